@@ -1,0 +1,82 @@
+/**
+ * The kernel contract: the only place where time goes. Every array is float32, row-major, contiguous.
+ * Ops (src/tensor/ops) call these; models never do. Backends: `reference` (plain JS, the oracle for tests)
+ * and `wasm` (SIMD, optionally split across worker threads).
+ */
+export interface Kernels {
+  readonly name: string;
+
+  /**
+   * C[M×N] = alpha · op(A) · op(B) + beta · C, where op(A) is M×K (A stored K×M when transA),
+   * op(B) is K×N (B stored N×K when transB). beta = 0 must ignore what C held (even NaN).
+   */
+  gemm(
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Float32Array,
+    B: Float32Array,
+    beta: number,
+    C: Float32Array,
+  ): void;
+
+  /**
+   * Fused output layer + softmax cross-entropy, logits never materialised whole:
+   * logits[n, v] = H[n]·W[v] + bias[v]; loss = Σ_{n: labels[n] != ignoreIndex} −log softmax(logits[n])[labels[n]].
+   * Returns the summed loss and the count of labelled rows. When grads are given, writes
+   * dH = ∂(loss/count)/∂H (overwritten, zero on ignored rows) and *accumulates* into dW and dBias.
+   */
+  linearCrossEntropy(args: {
+    H: Float32Array;
+    W: Float32Array;
+    bias: Float32Array | null;
+    labels: Int32Array;
+    N: number;
+    D: number;
+    V: number;
+    ignoreIndex: number;
+    dH?: Float32Array;
+    dW?: Float32Array;
+    dBias?: Float32Array;
+  }): { loss: number; count: number };
+
+  /** y = (x − mean)·rstd·gamma + beta per row of length `cols`; saves mean and rstd per row. */
+  layerNormForward(
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    rows: number,
+    cols: number,
+    eps: number,
+    y: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+  ): void;
+
+  /** dx overwritten; dGamma and dBeta accumulated. */
+  layerNormBackward(
+    dy: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    rows: number,
+    cols: number,
+    dx: Float32Array,
+    dGamma: Float32Array,
+    dBeta: Float32Array,
+  ): void;
+
+  /** Exact (erf) GELU, as torch.nn.GELU(). */
+  geluForward(x: Float32Array, y: Float32Array): void;
+  /** dx = dy · GELU'(x), overwritten. */
+  geluBackward(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+
+  /** out[i, :] = table[ids[i], :] for rows of width `dim`. */
+  embeddingGather(table: Float32Array, ids: Int32Array, dim: number, out: Float32Array): void;
+  /** dTable[ids[i], :] += dOut[i, :]. */
+  embeddingScatterAdd(dOut: Float32Array, ids: Int32Array, dim: number, dTable: Float32Array): void;
+}
