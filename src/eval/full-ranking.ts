@@ -1,0 +1,93 @@
+/**
+ * Full-ranking evaluation of a scoring model over a dataset split: every user with a held-out item gets
+ * the rank of that item among all items, with their history excluded.
+ */
+import type { Dataset } from "../data/dataset.js";
+import { progress as makeProgress } from "../util/progress.js";
+import { rankOfLabel, type TieMode } from "./rank.js";
+import type { UserRank } from "./user-ranks.js";
+
+export type Split = "val" | "test";
+
+/**
+ * "history": every item the user is known to have interacted with before the label (default; an item a
+ * user already consumed is not a useful recommendation). "window": only the last `windowLen` items, the
+ * model's input — what the official LRURec/LlamaRec code masks.
+ */
+export type ExcludeMode = "history" | "window";
+
+/** The input sequence for predicting `split`'s item: train for val, train + val for test. */
+export function inputSequence(dataset: Dataset, user: number, split: Split): readonly number[] {
+  const train = dataset.train[user] ?? [];
+  if (split === "val") return train;
+  const val = dataset.val[user] ?? 0;
+  return val > 0 ? [...train, val] : train;
+}
+
+export function labelOf(dataset: Dataset, user: number, split: Split): number {
+  return (split === "val" ? dataset.val[user] : dataset.test[user]) ?? 0;
+}
+
+export function excludedItems(
+  dataset: Dataset,
+  user: number,
+  split: Split,
+  mode: ExcludeMode = "history",
+  windowLen?: number,
+): readonly number[] {
+  const seq = inputSequence(dataset, user, split);
+  if (mode === "history") return seq;
+  if (windowLen === undefined || windowLen < 1)
+    throw new RangeError("exclude mode 'window' needs windowLen >= 1");
+  return seq.slice(-windowLen);
+}
+
+/** Scores for a batch of users: row b (length numItems + 1, index 0 = padding) belongs to users[b]. */
+export type BatchScorer = (users: readonly number[]) => Float32Array | Promise<Float32Array>;
+
+export interface FullRankingOptions {
+  tie?: TieMode;
+  exclude?: ExcludeMode;
+  windowLen?: number;
+  batchSize?: number;
+  /** Evaluate only these users (default: every user with a label in the split). */
+  users?: readonly number[];
+  /** Label for the progress line; null = no progress output. */
+  progressLabel?: string | null;
+}
+
+export async function rankUsers(
+  dataset: Dataset,
+  split: Split,
+  score: BatchScorer,
+  options: FullRankingOptions = {},
+): Promise<UserRank[]> {
+  const tie = options.tie ?? "pessimistic";
+  const mode = options.exclude ?? "history";
+  const batchSize = options.batchSize ?? 128;
+  const width = dataset.numItems + 1;
+  const users = (options.users ?? Array.from({ length: dataset.numUsers }, (_, i) => i + 1)).filter(
+    (u) => labelOf(dataset, u, split) > 0,
+  );
+  const bar =
+    options.progressLabel === null
+      ? null
+      : makeProgress(options.progressLabel ?? `ranking ${split}`, users.length);
+  const out: UserRank[] = [];
+  for (let start = 0; start < users.length; start += batchSize) {
+    const batch = users.slice(start, start + batchSize);
+    const scores = await score(batch);
+    if (scores.length !== batch.length * width) {
+      throw new RangeError(`scorer returned ${scores.length} scores, expected ${batch.length} × ${width}`);
+    }
+    batch.forEach((user, b) => {
+      const row = scores.subarray(b * width, (b + 1) * width);
+      const label = labelOf(dataset, user, split);
+      const rank = rankOfLabel(row, label, excludedItems(dataset, user, split, mode, options.windowLen), tie);
+      out.push({ user, label, rank });
+    });
+    bar?.tick(batch.length);
+  }
+  bar?.done();
+  return out;
+}

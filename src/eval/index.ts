@@ -1,0 +1,37 @@
+export {
+  type BatchScorer,
+  type ExcludeMode,
+  excludedItems,
+  type FullRankingOptions,
+  inputSequence,
+  labelOf,
+  rankUsers,
+  type Split,
+} from "./full-ranking.js";
+export {
+  checkKs,
+  DEFAULT_KS,
+  METRIC_NAMES,
+  type MetricName,
+  type Metrics,
+  metricKey,
+  metricsFromRanks,
+  userMetric,
+} from "./metrics.js";
+export { NaNScoreError, rankOfLabel, TIE_MODES, type TieMode } from "./rank.js";
+export {
+  type CombinedRanks,
+  combineRanks,
+  DEFAULT_NUM_CANDIDATES,
+  metricsForUsers,
+  retrievalSubset,
+  type TwoStageReport,
+  twoStageReport,
+} from "./two-stage.js";
+export {
+  formatUserRanks,
+  parseUserRanks,
+  readUserRanks,
+  type UserRank,
+  writeUserRanks,
+} from "./user-ranks.js";

@@ -1,0 +1,49 @@
+/**
+ * Leveled logger to stderr (stdout stays clean for results and tables). The CLI sets the level from
+ * --quiet / --verbose; library code just calls log.info(...).
+ */
+export type LogLevel = "error" | "warn" | "info" | "debug";
+
+const ORDER: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+
+export interface LogSink {
+  write(text: string): unknown;
+}
+
+let level: LogLevel = "info";
+let sink: LogSink = process.stderr;
+
+export function setLogLevel(next: LogLevel): void {
+  level = next;
+}
+
+export function getLogLevel(): LogLevel {
+  return level;
+}
+
+/** Redirect output (tests capture it); returns the previous sink. */
+export function setLogSink(next: LogSink): LogSink {
+  const prev = sink;
+  sink = next;
+  return prev;
+}
+
+export function isEnabled(at: LogLevel): boolean {
+  return ORDER[at] <= ORDER[level];
+}
+
+function emit(at: LogLevel, args: unknown[]): void {
+  if (!isEnabled(at)) return;
+  const text = args.map((a) =>
+    typeof a === "string" ? a : a instanceof Error ? a.message : JSON.stringify(a),
+  );
+  const prefix = at === "info" ? "" : `${at}: `;
+  sink.write(`${prefix}${text.join(" ")}\n`);
+}
+
+export const log = {
+  error: (...args: unknown[]) => emit("error", args),
+  warn: (...args: unknown[]) => emit("warn", args),
+  info: (...args: unknown[]) => emit("info", args),
+  debug: (...args: unknown[]) => emit("debug", args),
+};
