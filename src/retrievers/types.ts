@@ -34,4 +34,8 @@ export interface SequentialRetriever {
   /** Scores of every item (index 0 = padding, ignore it) as the next item after each sequence's last
    * position: [batchSize × (numItems + 1)]. Runs in inference mode (no dropout, no tape). */
   scoreNext(tokens: Int32Array, batchSize: number, seqLen: number): Float32Array;
+  /** Optional: the state of the model's own random stream (dropout), checkpointed so that a resumed
+   * training run draws the same dropout masks as an uninterrupted one. Models without randomness omit it. */
+  getRandomState?(): number[];
+  setRandomState?(state: readonly number[]): void;
 }

@@ -1,0 +1,148 @@
+/**
+ * The retriever → ranker hand-off: retriever/candidates.jsonl, one JSON object per (split, user):
+ *   {"split":"val"|"test","user":u,"label":i,"labelRank":r,"candidates":[i1..i20],"scores":[s1..s20]}
+ * candidates = top items by retriever score, best first (ties: smaller item id first), history excluded
+ * with the run's policy, the label never excluded; labelRank = the label's full-ranking rank under the
+ * same exclusion and the run's tie policy. Full specification: docs/formats.md.
+ */
+import { readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../util/atomic.js";
+import { InputError, RowError } from "../util/errors.js";
+import type { EvalSplit } from "./batches.js";
+import type { SplitEvaluation } from "./evaluate.js";
+
+export interface CandidateRecord {
+  split: EvalSplit;
+  user: number;
+  label: number;
+  labelRank: number;
+  candidates: number[];
+  scores: number[];
+}
+
+export function candidateRecords(evaluation: SplitEvaluation): CandidateRecord[] {
+  return evaluation.results.map((r) => {
+    if (!r.candidates || !r.scores) throw new Error(`user ${r.user}: evaluation kept no candidates`);
+    return {
+      split: evaluation.split,
+      user: r.user,
+      label: r.label,
+      labelRank: r.rank,
+      candidates: r.candidates,
+      scores: r.scores,
+    };
+  });
+}
+
+export function formatCandidates(records: Iterable<CandidateRecord>): string {
+  let out = "";
+  for (const r of records) {
+    // Fixed key order so files diff cleanly; float32 scores printed at full float64 precision round-trip.
+    out += `${JSON.stringify({
+      split: r.split,
+      user: r.user,
+      label: r.label,
+      labelRank: r.labelRank,
+      candidates: r.candidates,
+      scores: r.scores,
+    })}\n`;
+  }
+  return out;
+}
+
+export async function writeCandidates(path: string, records: Iterable<CandidateRecord>): Promise<void> {
+  await writeFileAtomic(path, formatCandidates(records));
+}
+
+export function parseCandidates(text: string, file: string): CandidateRecord[] {
+  const out: CandidateRecord[] = [];
+  const seen = new Set<string>();
+  text.split("\n").forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === "") return;
+    const lineNo = i + 1;
+    const fail = (reason: string): never => {
+      throw new RowError(file, lineNo, reason);
+    };
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      fail("not valid JSON");
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      fail("expected an object {split, user, label, labelRank, candidates, scores}");
+    }
+    const o = value as Record<string, unknown>;
+    if (o.split !== "val" && o.split !== "test")
+      fail(`field "split": expected "val" or "test", got ${JSON.stringify(o.split)}`);
+    const split = o.split as EvalSplit;
+    const positiveInt = (field: string): number => {
+      const v = o[field];
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
+        fail(`field "${field}": expected a positive integer, got ${JSON.stringify(v)}`);
+      }
+      return v as number;
+    };
+    const user = positiveInt("user");
+    const label = positiveInt("label");
+    const labelRank = o.labelRank;
+    if (typeof labelRank !== "number" || !Number.isFinite(labelRank) || labelRank < 1) {
+      fail(`field "labelRank": expected a number >= 1, got ${JSON.stringify(labelRank)}`);
+    }
+    const candidates = o.candidates;
+    if (
+      !Array.isArray(candidates) ||
+      candidates.some((c) => typeof c !== "number" || !Number.isInteger(c) || c < 1)
+    ) {
+      fail(`field "candidates": expected an array of positive integer item ids`);
+    }
+    const cands = candidates as number[];
+    if (new Set(cands).size !== cands.length) fail(`field "candidates": an item appears twice`);
+    const scores = o.scores;
+    if (
+      !Array.isArray(scores) ||
+      scores.length !== cands.length ||
+      scores.some((s) => typeof s !== "number")
+    ) {
+      fail(`field "scores": expected ${cands.length} numbers, one per candidate`);
+    }
+    const key = `${split}:${user}`;
+    if (seen.has(key)) fail(`user ${user} appears twice in split "${split}"`);
+    seen.add(key);
+    out.push({
+      split,
+      user,
+      label,
+      labelRank: labelRank as number,
+      candidates: cands,
+      scores: scores as number[],
+    });
+  });
+  return out;
+}
+
+export async function readCandidates(path: string): Promise<CandidateRecord[]> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new InputError(`cannot read candidates file ${path}: ${(err as Error).message}`);
+  }
+  return parseCandidates(text, path);
+}
+
+/** Share of records of a split whose label is among the candidates (the ranker's ceiling). */
+export function labelCoverage(
+  records: readonly CandidateRecord[],
+  split: EvalSplit,
+): { users: number; covered: number; share: number } {
+  let users = 0;
+  let covered = 0;
+  for (const r of records) {
+    if (r.split !== split) continue;
+    users++;
+    if (r.candidates.includes(r.label)) covered++;
+  }
+  return { users, covered, share: users === 0 ? Number.NaN : covered / users };
+}
