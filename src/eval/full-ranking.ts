@@ -10,11 +10,13 @@ import type { UserRank } from "./user-ranks.js";
 export type Split = "val" | "test";
 
 /**
- * "history": every item the user is known to have interacted with before the label (default; an item a
- * user already consumed is not a useful recommendation). "window": only the last `windowLen` items, the
- * model's input — what the official LRURec/LlamaRec code masks.
+ * Which already-seen items never count (same names as src/retrievers/evaluate.ts):
+ * "full": every item the user interacted with before the label (default; an item already consumed is
+ * not a useful recommendation). "input": only the last `windowLen` items, the model's input — what the
+ * official LRURec/LlamaRec code masks. "none": nothing (official validation during training).
  */
-export type ExcludeMode = "history" | "window";
+export type ExcludeMode = "full" | "input" | "none";
+export const EXCLUDE_MODES: readonly ExcludeMode[] = ["full", "input", "none"];
 
 /** The input sequence for predicting `split`'s item: train for val, train + val for test. */
 export function inputSequence(dataset: Dataset, user: number, split: Split): readonly number[] {
@@ -32,13 +34,15 @@ export function excludedItems(
   dataset: Dataset,
   user: number,
   split: Split,
-  mode: ExcludeMode = "history",
+  mode: ExcludeMode = "full",
   windowLen?: number,
 ): readonly number[] {
+  if (mode === "none") return [];
   const seq = inputSequence(dataset, user, split);
-  if (mode === "history") return seq;
-  if (windowLen === undefined || windowLen < 1)
-    throw new RangeError("exclude mode 'window' needs windowLen >= 1");
+  if (mode === "full") return seq;
+  if (windowLen === undefined || windowLen < 1) {
+    throw new RangeError("exclude mode 'input' needs windowLen >= 1");
+  }
   return seq.slice(-windowLen);
 }
 
@@ -63,7 +67,7 @@ export async function rankUsers(
   options: FullRankingOptions = {},
 ): Promise<UserRank[]> {
   const tie = options.tie ?? "pessimistic";
-  const mode = options.exclude ?? "history";
+  const mode = options.exclude ?? "full";
   const batchSize = options.batchSize ?? 128;
   const width = dataset.numItems + 1;
   const users = (options.users ?? Array.from({ length: dataset.numUsers }, (_, i) => i + 1)).filter(

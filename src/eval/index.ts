@@ -1,5 +1,6 @@
 export {
   type BatchScorer,
+  EXCLUDE_MODES,
   type ExcludeMode,
   excludedItems,
   type FullRankingOptions,

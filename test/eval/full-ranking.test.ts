@@ -28,8 +28,9 @@ describe("rankUsers (full ranking)", () => {
   it("excludes history: train for val, train + val for test", () => {
     expect(excludedItems(dataset, 1, "val")).toEqual([1, 2, 3]);
     expect(excludedItems(dataset, 1, "test")).toEqual([1, 2, 3, 4]);
-    expect(excludedItems(dataset, 1, "test", "window", 2)).toEqual([3, 4]);
-    expect(() => excludedItems(dataset, 1, "test", "window")).toThrow(/windowLen/);
+    expect(excludedItems(dataset, 1, "test", "input", 2)).toEqual([3, 4]);
+    expect(() => excludedItems(dataset, 1, "test", "input")).toThrow(/windowLen/);
+    expect(excludedItems(dataset, 1, "test", "none")).toEqual([]);
   });
 
   it("ranks every user that has a label", async () => {
@@ -47,7 +48,7 @@ describe("rankUsers (full ranking)", () => {
     ]);
     const window = await rankUsers(dataset, "test", byItemId, {
       progressLabel: null,
-      exclude: "window",
+      exclude: "input",
       windowLen: 1,
     });
     // user 2's window is [6] only: items 2,3,4,5 above label 1.
