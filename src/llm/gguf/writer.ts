@@ -108,30 +108,42 @@ function writeScalar(sink: ByteSink, type: GgufValueType, v: GgufScalar, key: st
   };
   switch (type) {
     case GgufValueType.UINT8:
-      return sink.u8(num());
+      sink.u8(num());
+      return;
     case GgufValueType.INT8:
-      return sink.i8(num());
+      sink.i8(num());
+      return;
     case GgufValueType.UINT16:
-      return sink.u16(num());
+      sink.u16(num());
+      return;
     case GgufValueType.INT16:
-      return sink.i16(num());
+      sink.i16(num());
+      return;
     case GgufValueType.UINT32:
-      return sink.u32(num());
+      sink.u32(num());
+      return;
     case GgufValueType.INT32:
-      return sink.i32(num());
+      sink.i32(num());
+      return;
     case GgufValueType.FLOAT32:
-      return sink.f32(num());
+      sink.f32(num());
+      return;
     case GgufValueType.FLOAT64:
-      return sink.f64(num());
+      sink.f64(num());
+      return;
     case GgufValueType.UINT64:
-      return sink.u64(num());
+      sink.u64(num());
+      return;
     case GgufValueType.INT64:
-      return sink.i64(num());
+      sink.i64(num());
+      return;
     case GgufValueType.BOOL:
-      return sink.u8(v ? 1 : 0);
+      sink.u8(v ? 1 : 0);
+      return;
     case GgufValueType.STRING:
       if (typeof v !== "string") throw new Error(`GGUF key ${key}: expected a string`);
-      return sink.string(v);
+      sink.string(v);
+      return;
     default:
       throw new Error(`GGUF key ${key}: cannot write value type ${type}`);
   }
