@@ -1,0 +1,43 @@
+// Public surface of the tensor library. Names follow PyTorch where one exists.
+export { type GradCheckOptions, type GradCheckResult, gradCheck } from "./gradcheck.js";
+export { Dropout, Embedding, LayerNorm, Linear } from "./nn/layers.js";
+export { Module } from "./nn/module.js";
+export { gelu } from "./ops/activation.js";
+export { linearCrossEntropy } from "./ops/cross_entropy.js";
+export { dropout } from "./ops/dropout.js";
+export {
+  add,
+  addScalar,
+  cos,
+  exp,
+  log,
+  mul,
+  neg,
+  scale,
+  sigmoid,
+  silu,
+  sin,
+  sqrt,
+  sub,
+} from "./ops/elementwise.js";
+export { embedding } from "./ops/embedding.js";
+export { linear, type MatmulOptions, matmul } from "./ops/matmul.js";
+export { layerNorm, rmsNorm } from "./ops/norm.js";
+export { mean, meanAll, sum, sumAll } from "./ops/reduce.js";
+export { concat, reshape, slice, transpose } from "./ops/shape.js";
+export { logSoftmax, softmax } from "./ops/softmax.js";
+export { AdamW, type AdamWOptions, llamaRecNoDecay, type OptimizerState } from "./optim/adamw.js";
+export { clipGradNorm } from "./optim/clip.js";
+export { Rng } from "./rng.js";
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  loadSafetensors,
+  loadSafetensorsFile,
+  type NamedArray,
+  type SafetensorsFile,
+  saveSafetensors,
+} from "./safetensors.js";
+export { erf, erfinv } from "./special.js";
+export { backward, clearTape, isGradEnabled, noGrad } from "./tape.js";
+export { Parameter, type Shape, sizeOf, Tensor } from "./tensor.js";

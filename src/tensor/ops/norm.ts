@@ -1,0 +1,73 @@
+import { kernels } from "../kernels/index.js";
+import { needsGrad, record } from "../tape.js";
+import { Tensor } from "../tensor.js";
+
+/** torch.nn.functional.layer_norm over the last dim (biased variance, eps inside the sqrt). */
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  const cols = x.dim(-1);
+  if (gamma.size !== cols || beta.size !== cols) {
+    throw new RangeError(`layerNorm: gamma/beta must have ${cols} elements, got ${gamma.size}/${beta.size}`);
+  }
+  const rows = x.size / cols;
+  const k = kernels();
+  const y = new Float32Array(x.size);
+  const mean = new Float32Array(rows);
+  const rstd = new Float32Array(rows);
+  k.layerNormForward(x.data, gamma.data, beta.data, rows, cols, eps, y, mean, rstd);
+  const t = new Tensor(y, x.shape);
+  if (needsGrad(x, gamma, beta)) {
+    record(t, (g) => {
+      // The kernel overwrites dx, so it gets a scratch buffer unless x has no gradient yet.
+      const dx = new Float32Array(x.size);
+      const dGamma = gamma.requiresGrad ? gamma.gradBuffer() : new Float32Array(cols);
+      const dBeta = beta.requiresGrad ? beta.gradBuffer() : new Float32Array(cols);
+      k.layerNormBackward(g, x.data, gamma.data, mean, rstd, rows, cols, dx, dGamma, dBeta);
+      if (x.requiresGrad) {
+        const gx = x.gradBuffer();
+        for (let i = 0; i < gx.length; i++) gx[i] = gx[i]! + dx[i]!;
+      }
+    });
+  }
+  return t;
+}
+
+/** RMSNorm over the last dim, as Llama: y = x / sqrt(mean(x²) + eps) · weight. */
+export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
+  const cols = x.dim(-1);
+  if (weight.size !== cols)
+    throw new RangeError(`rmsNorm: weight must have ${cols} elements, got ${weight.size}`);
+  const rows = x.size / cols;
+  const xd = x.data;
+  const w = weight.data;
+  const y = new Float32Array(x.size);
+  const rstd = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    let ss = 0;
+    for (let c = 0; c < cols; c++) ss += xd[o + c]! * xd[o + c]!;
+    const rs = 1 / Math.sqrt(ss / cols + eps);
+    rstd[r] = rs;
+    for (let c = 0; c < cols; c++) y[o + c] = xd[o + c]! * rs * w[c]!;
+  }
+  const t = new Tensor(y, x.shape);
+  if (needsGrad(x, weight)) {
+    record(t, (g) => {
+      const gx = x.requiresGrad ? x.gradBuffer() : null;
+      const gw = weight.requiresGrad ? weight.gradBuffer() : null;
+      for (let r = 0; r < rows; r++) {
+        const o = r * cols;
+        const rs = rstd[r]!;
+        let dot = 0; // Σ g·w·x
+        for (let c = 0; c < cols; c++) {
+          dot += g[o + c]! * w[c]! * xd[o + c]!;
+          if (gw) gw[c] = gw[c]! + g[o + c]! * xd[o + c]! * rs;
+        }
+        if (gx) {
+          const k = (dot * rs * rs * rs) / cols;
+          for (let c = 0; c < cols; c++) gx[o + c] = gx[o + c]! + g[o + c]! * w[c]! * rs - xd[o + c]! * k;
+        }
+      }
+    });
+  }
+  return t;
+}

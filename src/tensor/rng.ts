@@ -1,0 +1,118 @@
+import { erf, erfinv } from "./special.js";
+
+/**
+ * Seeded pseudo-random numbers: xoshiro128** (32-bit state words, fast in JS) seeded through splitmix32.
+ * Same seed → same stream on every platform; the stream differs from torch's, so runs are reproducible
+ * within this project, not bit-identical to PyTorch.
+ */
+export class Rng {
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
+  private spareNormal: number | null = null;
+
+  constructor(seed: number) {
+    if (!Number.isFinite(seed)) throw new RangeError(`Rng seed must be a finite number, got ${seed}`);
+    let z = (Math.trunc(seed) ^ Math.trunc(seed / 2 ** 32)) >>> 0;
+    const next = (): number => {
+      z = (z + 0x9e3779b9) >>> 0;
+      let t = z;
+      t = Math.imul(t ^ (t >>> 16), 0x85ebca6b);
+      t = Math.imul(t ^ (t >>> 13), 0xc2b2ae35);
+      return (t ^ (t >>> 16)) >>> 0;
+    };
+    this.s0 = next();
+    this.s1 = next();
+    this.s2 = next();
+    this.s3 = next();
+    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
+  }
+
+  /** Uniform integer in [0, 2^32). */
+  nextUint32(): number {
+    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
+    const t = this.s1 << 9;
+    this.s2 ^= this.s0;
+    this.s3 ^= this.s1;
+    this.s1 ^= this.s2;
+    this.s0 ^= this.s3;
+    this.s2 ^= t;
+    this.s3 = rotl(this.s3, 11);
+    return result;
+  }
+
+  /** Uniform in [0, 1) with 53 random bits. */
+  uniform(): number {
+    const hi = this.nextUint32() >>> 5;
+    const lo = this.nextUint32() >>> 6;
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  /** Uniform in [lo, hi). */
+  uniformIn(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.uniform();
+  }
+
+  /** Integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.uniform() * n);
+  }
+
+  /** Standard normal (Box–Muller, both values used). */
+  normal(): number {
+    if (this.spareNormal !== null) {
+      const v = this.spareNormal;
+      this.spareNormal = null;
+      return v;
+    }
+    let u = 0;
+    while (u === 0) u = this.uniform();
+    const v = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spareNormal = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+
+  /**
+   * Normal(mean, std) truncated to [lo, hi] by inverse-CDF sampling, exactly the official LRURec init:
+   * u ~ U(2·Φ(lo)−1, 2·Φ(hi)−1), x = erfinv(u)·std·√2 + mean.
+   */
+  truncatedNormal(std: number, lo: number, hi: number, mean = 0): number {
+    const l = (1 + erf((lo - mean) / std / Math.SQRT2)) / 2;
+    const u = (1 + erf((hi - mean) / std / Math.SQRT2)) / 2;
+    const x = erfinv(this.uniformIn(2 * l - 1, 2 * u - 1)) * std * Math.SQRT2 + mean;
+    return Math.min(hi, Math.max(lo, x));
+  }
+
+  /** Fills `out` with truncated-normal draws (see truncatedNormal). */
+  fillTruncatedNormal(out: Float32Array, std: number, lo: number, hi: number, mean = 0): Float32Array {
+    const l = (1 + erf((lo - mean) / std / Math.SQRT2)) / 2;
+    const u = (1 + erf((hi - mean) / std / Math.SQRT2)) / 2;
+    for (let i = 0; i < out.length; i++) {
+      const x = erfinv(this.uniformIn(2 * l - 1, 2 * u - 1)) * std * Math.SQRT2 + mean;
+      out[i] = Math.min(hi, Math.max(lo, x));
+    }
+    return out;
+  }
+
+  /** An independent generator derived from this one (for per-module streams). */
+  fork(): Rng {
+    return new Rng(this.nextUint32() * 4294967296 + this.nextUint32());
+  }
+
+  /** The full state, for checkpointing. */
+  getState(): number[] {
+    return [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0];
+  }
+
+  setState(state: readonly number[]): void {
+    if (state.length !== 4) throw new RangeError(`Rng state must have 4 words, got ${state.length}`);
+    [this.s0, this.s1, this.s2, this.s3] = state.map((v) => v >>> 0) as [number, number, number, number];
+    this.spareNormal = null;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
+}
