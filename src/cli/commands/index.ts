@@ -1,0 +1,19 @@
+/** Every `llamarec` command, one line each. Groups get their summary here. */
+import type { CommandSpec, GroupSpec } from "../registry.js";
+import { plannedCommand } from "./stubs.js";
+
+export const GROUPS: readonly GroupSpec[] = [
+  { name: "data", summary: "inspect and prepare datasets" },
+  { name: "train", summary: "train the retriever or the ranker" },
+  { name: "model", summary: "inspect model files" },
+];
+
+export const COMMANDS: readonly CommandSpec[] = [
+  plannedCommand(["train", "retriever"], "train an LRURec retriever and write its candidates"),
+  plannedCommand(["eval"], "recompute metrics of a run from its per-user results", "<run>"),
+  plannedCommand(["train", "ranker"], "fine-tune the Llama ranker (LoRA) on retrieved candidates"),
+  plannedCommand(["rank"], "rank a user's candidates with the Llama ranker"),
+  plannedCommand(["model", "info"], "show a GGUF / checkpoint's architecture and size", "<file>"),
+  plannedCommand(["serve"], "HTTP recommendation server"),
+  plannedCommand(["run"], "the whole pipeline: data, retriever, candidates, ranker, report"),
+];
