@@ -1,0 +1,128 @@
+/**
+ * Ranker backend on llama.cpp through node-llama-cpp: one context with several sequences, one prompt per
+ * sequence at a time, so node-llama-cpp batches the users' tokens together. Each sequence keeps its KV
+ * cache between prompts and only evaluates what differs from its previous prompt, so the shared
+ * instruction prefix is computed once per sequence.
+ */
+import { availableParallelism } from "node:os";
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
+import type { PromptIds, RankerBackend } from "../backend.js";
+
+export interface LlamaCppBackendOptions {
+  modelPath: string;
+  /** A GGUF LoRA adapter (general.type "adapter"). */
+  loraPath?: string;
+  loraScale?: number;
+  /** Parallel sequences (users in one batch). Default 4. */
+  sequences?: number;
+  /** Tokens per sequence; must hold the longest prompt. Default 2048. */
+  contextSize?: number;
+  /** Tokens per llama.cpp batch. Default 512. */
+  batchSize?: number;
+  /** CPU threads. Default: all cores. */
+  threads?: number;
+  /** F32 instead of F16 KV cache, for agreement tests against a float32 engine. Default false. */
+  kvCacheF32?: boolean;
+  /** Default false: flash attention changes summation order. */
+  flashAttention?: boolean;
+}
+
+export class LlamaCppBackend implements RankerBackend {
+  readonly name = "llamacpp";
+  private closed = false;
+
+  private constructor(
+    private readonly llama: Llama,
+    readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    private readonly sequences: LlamaContextSequence[],
+  ) {}
+
+  static async open(options: LlamaCppBackendOptions): Promise<LlamaCppBackend> {
+    const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+    const threads = options.threads ?? availableParallelism();
+    const llama = await getLlama({
+      gpu: false,
+      build: "never",
+      maxThreads: threads,
+      logLevel: LlamaLogLevel.error,
+    });
+    try {
+      const model = await llama.loadModel({ modelPath: options.modelPath });
+      const nSeq = options.sequences ?? 4;
+      const kvType = options.kvCacheF32
+        ? { experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" }
+        : {};
+      const context = await model.createContext({
+        sequences: nSeq,
+        contextSize: options.contextSize ?? 2048,
+        batchSize: options.batchSize ?? 512,
+        flashAttention: options.flashAttention ?? false,
+        threads,
+        ...(kvType as object),
+        ...(options.loraPath
+          ? { lora: { adapters: [{ filePath: options.loraPath, scale: options.loraScale ?? 1 }] } }
+          : {}),
+      });
+      const sequences = Array.from({ length: nSeq }, () => context.getSequence());
+      return new LlamaCppBackend(llama, model, context, sequences);
+    } catch (err) {
+      await llama.dispose();
+      throw err;
+    }
+  }
+
+  async scorePrompts(prompts: readonly PromptIds[]): Promise<Float32Array[]> {
+    if (this.closed) throw new Error("llama.cpp backend is closed");
+    const results: Float32Array[] = new Array(prompts.length);
+    let next = 0;
+    const worker = async (seq: LlamaContextSequence) => {
+      while (next < prompts.length) {
+        const i = next++;
+        results[i] = await this.scoreOne(seq, prompts[i]!);
+      }
+    };
+    await Promise.all(this.sequences.map(worker));
+    return results;
+  }
+
+  private async scoreOne(seq: LlamaContextSequence, prompt: PromptIds): Promise<Float32Array> {
+    const ids = prompt.ids;
+    if (ids.length === 0) throw new Error("cannot score an empty prompt");
+    if (ids.length > seq.contextSize) {
+      throw new Error(`prompt of ${ids.length} tokens exceeds the llama.cpp context size ${seq.contextSize}`);
+    }
+    // Reuse the cached common prefix; always re-evaluate at least the last token to get its logits.
+    const cached = seq.contextTokens;
+    let keep = 0;
+    const limit = Math.min(cached.length, ids.length - 1);
+    while (keep < limit && cached[keep] === ids[keep]) keep++;
+    if (keep < seq.nextTokenIndex)
+      await seq.eraseContextTokenRanges([{ start: keep, end: seq.nextTokenIndex }]);
+    const input = ids
+      .slice(keep)
+      .map((t, j, arr) =>
+        j === arr.length - 1
+          ? ([t as Token, { generateNext: { probabilities: true } }] as const)
+          : (t as Token),
+      );
+    const out = await seq.controlledEvaluate(
+      input as Parameters<LlamaContextSequence["controlledEvaluate"]>[0],
+    );
+    const probabilities = out[input.length - 1]?.next.probabilities;
+    if (!probabilities) throw new Error("llama.cpp returned no next-token probabilities");
+    // Full softmax over the vocabulary; a letter missing from the map underflowed to probability 0.
+    return Float32Array.from(prompt.letterIds, (id) => {
+      const p = probabilities.get(id as Token);
+      return p && p > 0 ? Math.log(p) : Number.NEGATIVE_INFINITY;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.context.dispose();
+    await this.model.dispose();
+    await this.llama.dispose();
+  }
+}
