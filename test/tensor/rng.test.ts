@@ -1,0 +1,64 @@
+import { describe, expect, it } from "vitest";
+import { Rng } from "../../src/tensor/rng.js";
+import { erf, erfinv } from "../../src/tensor/special.js";
+
+describe("Rng", () => {
+  it("is deterministic by seed and differs across seeds", () => {
+    const a = new Rng(42);
+    const b = new Rng(42);
+    const c = new Rng(43);
+    const sa = Array.from({ length: 5 }, () => a.nextUint32());
+    expect(Array.from({ length: 5 }, () => b.nextUint32())).toEqual(sa);
+    expect(Array.from({ length: 5 }, () => c.nextUint32())).not.toEqual(sa);
+  });
+
+  it("restores its state", () => {
+    const a = new Rng(1);
+    a.uniform();
+    const s = a.getState();
+    const x = a.uniform();
+    a.setState(s);
+    expect(a.uniform()).toBe(x);
+  });
+
+  it("uniform and normal have the right moments", () => {
+    const r = new Rng(3);
+    const n = 200_000;
+    let su = 0;
+    let sn = 0;
+    let sn2 = 0;
+    for (let i = 0; i < n; i++) {
+      const u = r.uniform();
+      expect(u >= 0 && u < 1).toBe(true);
+      su += u;
+      const z = r.normal();
+      sn += z;
+      sn2 += z * z;
+    }
+    expect(su / n).toBeCloseTo(0.5, 2);
+    expect(sn / n).toBeCloseTo(0, 2);
+    expect(sn2 / n).toBeCloseTo(1, 1);
+  });
+
+  it("truncatedNormal(0.02, ±0.04) stays in bounds with the truncated-normal std", () => {
+    const r = new Rng(5);
+    const xs = r.fillTruncatedNormal(new Float32Array(100_000), 0.02, -0.04, 0.04);
+    let s2 = 0;
+    for (const x of xs) {
+      expect(Math.abs(x)).toBeLessThanOrEqual(0.04);
+      s2 += x * x;
+    }
+    // std of N(0, σ²) truncated at ±2σ: σ·sqrt(1 − 2·2φ(2)/(2Φ(2)−1)) = 0.8796σ.
+    const phi2 = Math.exp(-2) / Math.sqrt(2 * Math.PI);
+    const want = 0.02 * Math.sqrt(1 - (4 * phi2) / erf(2 / Math.SQRT2));
+    expect(Math.abs(Math.sqrt(s2 / xs.length) / want - 1)).toBeLessThan(0.01);
+  });
+});
+
+describe("erf / erfinv", () => {
+  it("erf matches known values and erfinv inverts it", () => {
+    expect(erf(0.5)).toBeCloseTo(0.5204998778130465, 14);
+    expect(erf(3)).toBeCloseTo(0.9999779095030014, 14);
+    for (const x of [-2.5, -1, -0.1, 0, 0.3, 1.7, 3]) expect(erfinv(erf(x))).toBeCloseTo(x, 9);
+  });
+});
