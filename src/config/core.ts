@@ -8,8 +8,11 @@ export const DATA_FORMATS = ["movielens", "amazon", "generic", "recbole"] as con
 const positiveInt = z.number().int().positive();
 
 /**
- * Where the interactions come from and how they are filtered. Unset fields take the data layer's
- * defaults (the official LlamaRec preprocessing), so they are all optional here.
+ * Where the interactions come from and how they are filtered (see src/data/load.ts DatasetSpec). Unset
+ * fields take the data layer's defaults (the official LlamaRec preprocessing), so all are optional.
+ * File fields are shared across formats: `ratings` is the interactions file (MovieLens ratings, Amazon
+ * ratings CSV, generic interactions, RecBole .inter) and `items` the item file (MovieLens movies, Amazon
+ * meta, generic items, RecBole .item).
  */
 export const dataSection = defineConfigSection(
   "data",
@@ -18,21 +21,31 @@ export const dataSection = defineConfigSection(
     dataset: z.string().min(1).optional(),
     /** Or a format plus files. */
     format: z.enum(DATA_FORMATS).optional(),
-    /** Interactions file (ratings / reviews / .inter). */
+    /** Display name (default: from the folder or file name). */
+    name: z.string().min(1).optional(),
+    /** MovieLens: a folder with ratings.csv + movies.csv, u.data + u.item or ratings.dat + movies.dat. */
+    dir: z.string().min(1).optional(),
     ratings: z.string().min(1).optional(),
-    /** Item metadata file (movies.csv, meta_*.json, .item). */
+    /** Amazon: reviews_<Category>_5.json(.gz), instead of a ratings CSV. */
+    reviews: z.string().min(1).optional(),
     items: z.string().min(1).optional(),
-    /** Column names for the generic format. */
+    /** MovieLens file layout; detected from the file names when unset. */
+    variant: z.enum(["csv", "100k", "1m"]).optional(),
+    /** Column names (generic and RecBole formats). */
     columns: z
       .strictObject({
         user: z.string().min(1).optional(),
         item: z.string().min(1).optional(),
         timestamp: z.string().min(1).optional(),
         rating: z.string().min(1).optional(),
+        /** Generic items file: the item id column. */
+        itemId: z.string().min(1).optional(),
         title: z.string().min(1).optional(),
       })
       .optional(),
+    /** Generic format: field delimiter for both files (default from the extension). */
     delimiter: z.string().min(1).optional(),
+    encoding: z.enum(["utf8", "latin1"]).optional(),
     minRating: z.number().optional(),
     minUc: positiveInt.optional(),
     minSc: positiveInt.optional(),
@@ -42,6 +55,8 @@ export const dataSection = defineConfigSection(
     cache: z.boolean().optional(),
   }),
 );
+
+export type DataConfig = z.output<typeof dataSection.schema>;
 
 export const evalSection = defineConfigSection(
   "eval",
