@@ -1,0 +1,121 @@
+/**
+ * The final evaluation of a trained retriever — shared by the trainer's last step and `evaluateRun`, so
+ * the numbers in metrics.json and a later re-evaluation come from the same code on the same saved weights.
+ */
+import type { Dataset } from "../data/dataset.js";
+import type { Metrics } from "../eval/metrics.js";
+import { checkDatasetMatches, readJsonFile, readRunConfig, runPaths } from "../pipeline/run-folder.js";
+import { InputError } from "../util/errors.js";
+import { type CandidateRecord, candidateRecords, labelCoverage } from "./candidates.js";
+import { evaluateSplit, splitMetrics } from "./evaluate.js";
+import { loadModel } from "./model-file.js";
+import type { TrainerConfig } from "./train-config.js";
+import type { SequentialRetriever } from "./types.js";
+
+export interface SplitMetrics {
+  users: number;
+  metrics: Metrics;
+}
+
+export interface RetrieverEvaluation {
+  val: SplitMetrics;
+  test: SplitMetrics;
+  candidates: CandidateRecord[];
+  coverage: { count: number; val: ReturnType<typeof labelCoverage>; test: ReturnType<typeof labelCoverage> };
+}
+
+export function evaluateRetriever(
+  model: SequentialRetriever,
+  dataset: Dataset,
+  cfg: TrainerConfig,
+): RetrieverEvaluation {
+  const opts = {
+    maxLen: cfg.maxLen,
+    batchSize: cfg.evalBatchSize,
+    exclude: cfg.exclude,
+    tie: cfg.tie,
+    candidateCount: cfg.candidateCount,
+  };
+  const val = evaluateSplit(model, dataset, "val", opts);
+  const test = evaluateSplit(model, dataset, "test", opts);
+  const candidates = cfg.candidateCount > 0 ? [...candidateRecords(val), ...candidateRecords(test)] : [];
+  return {
+    val: { users: val.results.length, metrics: splitMetrics(val, cfg.metricKs) },
+    test: { users: test.results.length, metrics: splitMetrics(test, cfg.metricKs) },
+    candidates,
+    coverage: {
+      count: cfg.candidateCount,
+      val: labelCoverage(candidates, "val"),
+      test: labelCoverage(candidates, "test"),
+    },
+  };
+}
+
+/** Human-readable statement of how the numbers were computed, stored beside them. */
+export function evaluationPolicy(cfg: TrainerConfig): Record<string, string> {
+  const exclude = {
+    input: `items in the model input (the last ${cfg.maxLen} history items) are removed from the ranking, as the official calculate_metrics`,
+    full: "every item of the user's history is removed from the ranking",
+    none: "nothing is removed from the ranking",
+  }[cfg.exclude];
+  const tie = {
+    pessimistic: "items scoring exactly the label's score rank above it",
+    expected: "items scoring exactly the label's score count half above it (fractional rank)",
+  }[cfg.tie];
+  return {
+    ranking:
+      "full ranking: the label's rank among all items (never sampled negatives); metrics averaged over users",
+    historyExclusion: `${cfg.exclude}: ${exclude}; the label itself is never removed`,
+    ties: `${cfg.tie}: ${tie}`,
+    users:
+      "val: users with a validation item, input train[u]; test: users with validation and test items, input train[u] + val[u]",
+    candidates: `top ${cfg.candidateCount} by score under the same exclusion, ties to the smaller item id`,
+  };
+}
+
+export interface EvaluateRunResult {
+  runDir: string;
+  val: SplitMetrics;
+  test: SplitMetrics;
+  /** metrics.json as written by training, when present. */
+  recorded: { val: SplitMetrics; test: SplitMetrics } | null;
+  /** True when every recorded metric equals the recomputed one exactly. */
+  matchesRecorded: boolean | null;
+}
+
+/**
+ * Reloads a run's trained retriever and recomputes validation and test metrics. `dataset` must be the
+ * split the run was trained on (checked by fingerprint); the CLI loads it from config.json's dataset entry.
+ */
+export async function evaluateRun(runDir: string, dataset: Dataset): Promise<EvaluateRunResult> {
+  const paths = runPaths(runDir);
+  const config = await readRunConfig(runDir);
+  checkDatasetMatches(config.dataset, dataset, runDir);
+  if (!config.retriever)
+    throw new InputError(`${paths.config}: no "retriever" section (was a retriever trained?)`);
+  const cfg = config.retriever.training as unknown as TrainerConfig;
+  const model = await loadModel(paths.model, paths.modelJson);
+  const evaluation = evaluateRetriever(model, dataset, { ...cfg, candidateCount: 0 });
+  let recorded: EvaluateRunResult["recorded"] = null;
+  let matches: boolean | null = null;
+  try {
+    const m = (await readJsonFile(paths.metrics, "metrics")) as { val: SplitMetrics; test: SplitMetrics };
+    recorded = { val: m.val, test: m.test };
+    matches = sameMetrics(recorded.val, evaluation.val) && sameMetrics(recorded.test, evaluation.test);
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err;
+  }
+  return {
+    runDir: paths.root,
+    val: evaluation.val,
+    test: evaluation.test,
+    recorded,
+    matchesRecorded: matches,
+  };
+}
+
+function sameMetrics(a: SplitMetrics, b: SplitMetrics): boolean {
+  if (a.users !== b.users) return false;
+  const keys = Object.keys(b.metrics);
+  return keys.length === Object.keys(a.metrics).length && keys.every((k) => a.metrics[k] === b.metrics[k]);
+}
