@@ -1,3 +1,4 @@
+export { formatMetricsTable, type MetricsRow } from "./format.js";
 export {
   type BatchScorer,
   EXCLUDE_MODES,
