@@ -1,12 +1,38 @@
 import type { Kernels } from "./api.js";
 import { referenceKernels } from "./reference.js";
+import { createWasmKernels, wasmSimdSupported } from "./wasm.js";
 
 export type { Kernels } from "./api.js";
+export { referenceKernels } from "./reference.js";
+export { createWasmKernels, type WasmKernelOptions, type WasmKernels } from "./wasm.js";
 
-// The active backend. Faster backends register themselves here once they are ready (see wasm.ts).
-let active: Kernels = referenceKernels;
+// The active backend, chosen on first use: wasm (SIMD, 1–2 threads) unless LLAMAREC_KERNELS=reference.
+// LLAMAREC_THREADS=1|2 overrides the thread count (default min(2, available cores)).
+let active: Kernels | undefined;
+
+function parseThreads(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  if (raw !== "1" && raw !== "2") throw new Error(`LLAMAREC_THREADS must be 1 or 2, got "${raw}"`);
+  return Number(raw);
+}
+
+/** Builds the backend named by the environment (exported for tests). */
+export function kernelsFromEnv(env: NodeJS.ProcessEnv = process.env): Kernels {
+  const choice = env.LLAMAREC_KERNELS ?? "wasm";
+  if (choice === "reference") return referenceKernels;
+  if (choice !== "wasm") throw new Error(`LLAMAREC_KERNELS must be "reference" or "wasm", got "${choice}"`);
+  const threads = parseThreads(env.LLAMAREC_THREADS);
+  if (!wasmSimdSupported()) {
+    console.warn(
+      "llamarec: WebAssembly SIMD is unavailable here; falling back to the slow reference kernels",
+    );
+    return referenceKernels;
+  }
+  return createWasmKernels({ threads });
+}
 
 export function kernels(): Kernels {
+  active ??= kernelsFromEnv();
   return active;
 }
 

@@ -1,0 +1,644 @@
+// @ts-nocheck -- AssemblyScript source (v128, usize, load<T>): compiled by asc via src/tensor/kernels/wasm-build.ts,
+// never by tsc. Keep it free of decorators so that tsc can still parse it.
+//
+// Every kernel works on raw byte addresses inside the shared linear memory; the JS side (wasm.ts) owns the
+// layout. There is no runtime allocation here, no static data and no mutable globals, so the same module can be
+// instantiated on several threads over one shared memory.
+//
+// GEMM follows the GotoBLAS scheme: op(B) is packed into kc×8 column panels, op(A) into kc×4 row panels, and a
+// 4×8 register-tile micro-kernel (8 v128 accumulators) runs over the packed panels.
+
+const KC: i32 = 256;
+const MC: i32 = 128;
+const NC: i32 = 2048;
+
+// Bytes of per-thread work space gemm() needs.
+export function gemmWorkBytes(): i32 {
+  return (MC * KC + KC * (NC + 8) + 64) * 4;
+}
+
+// ---------------------------------------------------------------- packing
+
+// Rows [i0, i0+mc) × depth [p0, p0+kc) of op(A) (M×K) into 4-row panels: dst[(ip*kc + k)*4 + r], zero padded.
+function packA(transA: bool, A: usize, M: i32, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, dst: usize): void {
+  for (let ip = 0; ip < mc; ip += 4) {
+    const rows = min(4, mc - ip);
+    const panel = dst + (<usize>(ip * kc) << 2);
+    if (transA) {
+      // A is stored K×M: four consecutive rows of op(A) are contiguous.
+      for (let k = 0; k < kc; k++) {
+        const src = A + (<usize>((p0 + k) * M + i0 + ip) << 2);
+        const d = panel + (<usize>k << 4);
+        if (rows == 4) {
+          v128.store(d, v128.load(src));
+        } else {
+          for (let r = 0; r < 4; r++) store<f32>(d + (<usize>r << 2), r < rows ? load<f32>(src + (<usize>r << 2)) : 0);
+        }
+      }
+    } else {
+      for (let r = 0; r < 4; r++) {
+        const d0 = panel + (<usize>r << 2);
+        if (r < rows) {
+          const src = A + (<usize>((i0 + ip + r) * K + p0) << 2);
+          for (let k = 0; k < kc; k++) store<f32>(d0 + (<usize>k << 4), load<f32>(src + (<usize>k << 2)));
+        } else {
+          for (let k = 0; k < kc; k++) store<f32>(d0 + (<usize>k << 4), 0);
+        }
+      }
+    }
+  }
+}
+
+// Columns [j0, j0+nc) × depth [p0, p0+kc) of op(B) (K×N) into 8-column panels: dst[(jp*kc + k)*8 + c], zero padded.
+export function packB(transB: bool, B: usize, N: i32, K: i32, j0: i32, nc: i32, p0: i32, kc: i32, dst: usize): void {
+  for (let jp = 0; jp < nc; jp += 8) {
+    const cols = min(8, nc - jp);
+    const panel = dst + (<usize>(jp * kc) << 2);
+    if (!transB) {
+      for (let k = 0; k < kc; k++) {
+        const src = B + (<usize>((p0 + k) * N + j0 + jp) << 2);
+        const d = panel + (<usize>k << 5);
+        if (cols == 8) {
+          v128.store(d, v128.load(src));
+          v128.store(d, v128.load(src, 16), 16);
+        } else {
+          for (let c = 0; c < 8; c++) store<f32>(d + (<usize>c << 2), c < cols ? load<f32>(src + (<usize>c << 2)) : 0);
+        }
+      }
+    } else {
+      // B is stored N×K: op(B)[k, j] = B[j*K + k].
+      for (let c = 0; c < 8; c++) {
+        const d0 = panel + (<usize>c << 2);
+        if (c < cols) {
+          const src = B + (<usize>((j0 + jp + c) * K + p0) << 2);
+          for (let k = 0; k < kc; k++) store<f32>(d0 + (<usize>k << 5), load<f32>(src + (<usize>k << 2)));
+        } else {
+          for (let k = 0; k < kc; k++) store<f32>(d0 + (<usize>k << 5), 0);
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- micro-kernel
+
+// Writes one 8-wide row of a tile. mode 0: C = alpha·acc; 1: C += alpha·acc; 2: C = alpha·acc + beta·C.
+function writeRow(p: usize, x0: v128, x1: v128, va: v128, vb: v128, mode: i32): void {
+  let y0 = f32x4.mul(x0, va);
+  let y1 = f32x4.mul(x1, va);
+  if (mode == 1) {
+    y0 = f32x4.add(y0, v128.load(p));
+    y1 = f32x4.add(y1, v128.load(p, 16));
+  } else if (mode == 2) {
+    y0 = f32x4.add(y0, f32x4.mul(vb, v128.load(p)));
+    y1 = f32x4.add(y1, f32x4.mul(vb, v128.load(p, 16)));
+  }
+  v128.store(p, y0);
+  v128.store(p, y1, 16);
+}
+
+// C[rows×cols] (row stride ldc floats) ⊕= alpha · Apanel(kc×4)ᵀ · Bpanel(kc×8). `tile` is 128 bytes of scratch
+// for partial edge tiles.
+function micro(
+  kc: i32,
+  a: usize,
+  b: usize,
+  c: usize,
+  ldc: i32,
+  rows: i32,
+  cols: i32,
+  alpha: f32,
+  beta: f32,
+  mode: i32,
+  tile: usize,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = f32x4.add(c00, f32x4.mul(av, b0));
+    c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    av = v128.load32_splat(a, 4);
+    c10 = f32x4.add(c10, f32x4.mul(av, b0));
+    c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    av = v128.load32_splat(a, 8);
+    c20 = f32x4.add(c20, f32x4.mul(av, b0));
+    c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    av = v128.load32_splat(a, 12);
+    c30 = f32x4.add(c30, f32x4.mul(av, b0));
+    c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    a += 16;
+    b += 32;
+  }
+  const va = f32x4.splat(alpha);
+  const vb = f32x4.splat(beta);
+  if (rows == 4 && cols == 8) {
+    const ld = <usize>ldc << 2;
+    writeRow(c, c00, c01, va, vb, mode);
+    writeRow(c + ld, c10, c11, va, vb, mode);
+    writeRow(c + 2 * ld, c20, c21, va, vb, mode);
+    writeRow(c + 3 * ld, c30, c31, va, vb, mode);
+    return;
+  }
+  v128.store(tile, c00);
+  v128.store(tile, c01, 16);
+  v128.store(tile, c10, 32);
+  v128.store(tile, c11, 48);
+  v128.store(tile, c20, 64);
+  v128.store(tile, c21, 80);
+  v128.store(tile, c30, 96);
+  v128.store(tile, c31, 112);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < cols; j++) {
+      const p = c + (<usize>(r * ldc + j) << 2);
+      const v = alpha * load<f32>(tile + (<usize>(r * 8 + j) << 2));
+      if (mode == 0) store<f32>(p, v);
+      else if (mode == 1) store<f32>(p, load<f32>(p) + v);
+      else store<f32>(p, v + beta * load<f32>(p));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- GEMM
+
+// C[i0:i1, j0:j1] of C = alpha·op(A)·op(B) + beta·C (row-major, C is M×N). `work` holds gemmWorkBytes().
+export function gemm(
+  transA: bool,
+  transB: bool,
+  M: i32,
+  N: i32,
+  K: i32,
+  alpha: f32,
+  A: usize,
+  B: usize,
+  beta: f32,
+  C: usize,
+  i0: i32,
+  i1: i32,
+  j0: i32,
+  j1: i32,
+  work: usize,
+): void {
+  const pa = work;
+  const pb = pa + (<usize>(MC * KC) << 2);
+  const tile = pb + (<usize>(KC * (NC + 8)) << 2);
+  if (K == 0) {
+    for (let i = i0; i < i1; i++) {
+      for (let j = j0; j < j1; j++) {
+        const p = C + (<usize>(i * N + j) << 2);
+        store<f32>(p, beta == 0 ? 0 : beta * load<f32>(p));
+      }
+    }
+    return;
+  }
+  const firstMode = beta == 0 ? 0 : beta == 1 ? 1 : 2;
+  for (let jc = j0; jc < j1; jc += NC) {
+    const nc = min(NC, j1 - jc);
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = min(KC, K - pc);
+      packB(transB, B, N, K, jc, nc, pc, kc, pb);
+      const mode = pc > 0 ? 1 : firstMode;
+      for (let ic = i0; ic < i1; ic += MC) {
+        const mc = min(MC, i1 - ic);
+        packA(transA, A, M, K, ic, mc, pc, kc, pa);
+        for (let jr = 0; jr < nc; jr += 8) {
+          const bp = pb + (<usize>(jr * kc) << 2);
+          const cols = min(8, nc - jr);
+          for (let ir = 0; ir < mc; ir += 4) {
+            const cp = C + (<usize>((ic + ir) * N + jc + jr) << 2);
+            micro(kc, pa + (<usize>(ir * kc) << 2), bp, cp, N, min(4, mc - ir), cols, alpha, beta, mode, tile);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- math
+
+// exp(x) for x in roughly [-87, 88]: Cody–Waite range reduction + Cephes expf polynomial (~1 ulp).
+function expv(x: v128): v128 {
+  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.33654)), f32x4.splat(88.0));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  const z = f32x4.mul(r, r);
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  const y = f32x4.add(f32x4.add(f32x4.mul(p, z), r), f32x4.splat(1.0));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(y, scale);
+}
+
+function expScalar(x: f32): f32 {
+  return f32x4.extract_lane(expv(f32x4.splat(x)), 0);
+}
+
+// erf(x) as an odd/even rational approximation on [-4, 4] (erf is ±1 in float32 beyond); |error| < 4e-7.
+function erfv(x0: v128): v128 {
+  const x = f32x4.min(f32x4.max(x0, f32x4.splat(-4.0)), f32x4.splat(4.0));
+  const x2 = f32x4.mul(x, x);
+  let p = f32x4.splat(-2.72614225801306e-10);
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(2.77068142495902e-8));
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-2.10102402082508e-6));
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-5.69250639462346e-5));
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-7.34990630326855e-4));
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-2.95459980854025e-3));
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-1.60960333262415e-2));
+  p = f32x4.mul(p, x);
+  let q = f32x4.splat(-1.45660718464996e-5);
+  q = f32x4.add(f32x4.mul(q, x2), f32x4.splat(-2.13374055278905e-4));
+  q = f32x4.add(f32x4.mul(q, x2), f32x4.splat(-1.68282697438203e-3));
+  q = f32x4.add(f32x4.mul(q, x2), f32x4.splat(-7.37332916720468e-3));
+  q = f32x4.add(f32x4.mul(q, x2), f32x4.splat(-1.42647390514189e-2));
+  return f32x4.div(p, q);
+}
+
+// ---------------------------------------------------------------- GELU (n is rounded up to a multiple of 4 by JS)
+
+export function geluForward(x: usize, y: usize, n: i32): void {
+  const half = f32x4.splat(0.5);
+  const one = f32x4.splat(1.0);
+  const invSqrt2 = f32x4.splat(0.7071067811865476);
+  for (let i = 0; i < n; i += 4) {
+    const o = <usize>i << 2;
+    const v = v128.load(x + o);
+    const cdf = f32x4.mul(half, f32x4.add(one, erfv(f32x4.mul(v, invSqrt2))));
+    v128.store(y + o, f32x4.mul(v, cdf));
+  }
+}
+
+export function geluBackward(dy: usize, x: usize, dx: usize, n: i32): void {
+  const half = f32x4.splat(0.5);
+  const mhalf = f32x4.splat(-0.5);
+  const one = f32x4.splat(1.0);
+  const invSqrt2 = f32x4.splat(0.7071067811865476);
+  const invSqrt2Pi = f32x4.splat(0.3989422804014327);
+  for (let i = 0; i < n; i += 4) {
+    const o = <usize>i << 2;
+    const v = v128.load(x + o);
+    const cdf = f32x4.mul(half, f32x4.add(one, erfv(f32x4.mul(v, invSqrt2))));
+    const pdf = f32x4.mul(invSqrt2Pi, expv(f32x4.mul(mhalf, f32x4.mul(v, v))));
+    v128.store(dx + o, f32x4.mul(v128.load(dy + o), f32x4.add(cdf, f32x4.mul(v, pdf))));
+  }
+}
+
+// ---------------------------------------------------------------- LayerNorm (rows [r0, r1))
+
+function sumv(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+export function layerNormForward(
+  x: usize,
+  gamma: usize,
+  beta: usize,
+  cols: i32,
+  eps: f32,
+  y: usize,
+  mean: usize,
+  rstd: usize,
+  r0: i32,
+  r1: i32,
+): void {
+  const c4 = cols & ~3;
+  for (let r = r0; r < r1; r++) {
+    const row = x + (<usize>(r * cols) << 2);
+    const out = y + (<usize>(r * cols) << 2);
+    let acc = f32x4.splat(0);
+    for (let c = 0; c < c4; c += 4) acc = f32x4.add(acc, v128.load(row + (<usize>c << 2)));
+    let s = sumv(acc);
+    for (let c = c4; c < cols; c++) s += load<f32>(row + (<usize>c << 2));
+    const mu = s / <f32>cols;
+    const vmu = f32x4.splat(mu);
+    acc = f32x4.splat(0);
+    for (let c = 0; c < c4; c += 4) {
+      const d = f32x4.sub(v128.load(row + (<usize>c << 2)), vmu);
+      acc = f32x4.add(acc, f32x4.mul(d, d));
+    }
+    let ss = sumv(acc);
+    for (let c = c4; c < cols; c++) {
+      const d = load<f32>(row + (<usize>c << 2)) - mu;
+      ss += d * d;
+    }
+    const rs = <f32>(1.0 / Math.sqrt(<f64>(ss / <f32>cols) + <f64>eps));
+    store<f32>(mean + (<usize>r << 2), mu);
+    store<f32>(rstd + (<usize>r << 2), rs);
+    const vrs = f32x4.splat(rs);
+    for (let c = 0; c < c4; c += 4) {
+      const o = <usize>c << 2;
+      const xh = f32x4.mul(f32x4.sub(v128.load(row + o), vmu), vrs);
+      v128.store(out + o, f32x4.add(f32x4.mul(xh, v128.load(gamma + o)), v128.load(beta + o)));
+    }
+    for (let c = c4; c < cols; c++) {
+      const o = <usize>c << 2;
+      store<f32>(out + o, (load<f32>(row + o) - mu) * rs * load<f32>(gamma + o) + load<f32>(beta + o));
+    }
+  }
+}
+
+export function layerNormBackward(
+  dy: usize,
+  x: usize,
+  gamma: usize,
+  mean: usize,
+  rstd: usize,
+  cols: i32,
+  dx: usize,
+  dGamma: usize,
+  dBeta: usize,
+  r0: i32,
+  r1: i32,
+): void {
+  const c4 = cols & ~3;
+  const invCols = <f32>1.0 / <f32>cols;
+  for (let r = r0; r < r1; r++) {
+    const base = <usize>(r * cols) << 2;
+    const mu = load<f32>(mean + (<usize>r << 2));
+    const rs = load<f32>(rstd + (<usize>r << 2));
+    const vmu = f32x4.splat(mu);
+    const vrs = f32x4.splat(rs);
+    let accG = f32x4.splat(0);
+    let accGX = f32x4.splat(0);
+    for (let c = 0; c < c4; c += 4) {
+      const o = <usize>c << 2;
+      const xh = f32x4.mul(f32x4.sub(v128.load(x + base + o), vmu), vrs);
+      const d = v128.load(dy + base + o);
+      const g = f32x4.mul(d, v128.load(gamma + o));
+      accG = f32x4.add(accG, g);
+      accGX = f32x4.add(accGX, f32x4.mul(g, xh));
+      v128.store(dGamma + o, f32x4.add(v128.load(dGamma + o), f32x4.mul(d, xh)));
+      v128.store(dBeta + o, f32x4.add(v128.load(dBeta + o), d));
+    }
+    let sumG = sumv(accG);
+    let sumGX = sumv(accGX);
+    for (let c = c4; c < cols; c++) {
+      const o = <usize>c << 2;
+      const xh = (load<f32>(x + base + o) - mu) * rs;
+      const d = load<f32>(dy + base + o);
+      const g = d * load<f32>(gamma + o);
+      sumG += g;
+      sumGX += g * xh;
+      store<f32>(dGamma + o, load<f32>(dGamma + o) + d * xh);
+      store<f32>(dBeta + o, load<f32>(dBeta + o) + d);
+    }
+    const k = rs * invCols;
+    const vk = f32x4.splat(k);
+    const vn = f32x4.splat(<f32>cols);
+    const vsg = f32x4.splat(sumG);
+    const vsgx = f32x4.splat(sumGX);
+    for (let c = 0; c < c4; c += 4) {
+      const o = <usize>c << 2;
+      const xh = f32x4.mul(f32x4.sub(v128.load(x + base + o), vmu), vrs);
+      const g = f32x4.mul(v128.load(dy + base + o), v128.load(gamma + o));
+      const t = f32x4.sub(f32x4.sub(f32x4.mul(vn, g), vsg), f32x4.mul(xh, vsgx));
+      v128.store(dx + base + o, f32x4.mul(vk, t));
+    }
+    for (let c = c4; c < cols; c++) {
+      const o = <usize>c << 2;
+      const xh = (load<f32>(x + base + o) - mu) * rs;
+      const g = load<f32>(dy + base + o) * load<f32>(gamma + o);
+      store<f32>(dx + base + o, k * (<f32>cols * g - sumG - xh * sumGX));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- fused linear + softmax cross-entropy
+
+// Work bytes one thread needs for blocks of R rows (R multiple of 4).
+export function ceWorkBytes(R: i32, D: i32, V: i32): i32 {
+  const Vp = (V + 7) & ~7;
+  const Dp = (D + 7) & ~7;
+  // Hp, L, GpA, GtA, Hb, dHb, tile
+  return (R * D + 3 * R * Vp + R * Dp + R * Dp + 64) * 4;
+}
+
+// Turns one row of logits into (in place) its softmax gradient. Stores (max − z[label], Σ exp(z − max)) as two
+// f64 at `stat`; JS adds the log so that this module needs no libm tables (no data segments in shared memory).
+// Columns [V, Vp) get zero.
+function softmaxRow(
+  L: usize,
+  V: i32,
+  Vp: i32,
+  bias: usize,
+  label: i32,
+  invCount: f32,
+  grads: bool,
+  dBias: usize,
+  stat: usize,
+): void {
+  const V4 = V & ~3;
+  // logits += bias, and the running max.
+  let vmax = f32x4.splat(-Infinity);
+  for (let v = 0; v < V4; v += 4) {
+    const o = <usize>v << 2;
+    let z = v128.load(L + o);
+    if (bias != 0) {
+      z = f32x4.add(z, v128.load(bias + o));
+      v128.store(L + o, z);
+    }
+    vmax = f32x4.max(vmax, z);
+  }
+  let m = max(max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
+  for (let v = V4; v < V; v++) {
+    const o = <usize>v << 2;
+    let z = load<f32>(L + o);
+    if (bias != 0) {
+      z += load<f32>(bias + o);
+      store<f32>(L + o, z);
+    }
+    m = max(m, z);
+  }
+  const zLabel = load<f32>(L + (<usize>label << 2));
+  // exp(z − max), summed in float32 lanes over chunks of 64 and in float64 across chunks.
+  const vm = f32x4.splat(m);
+  let total: f64 = 0;
+  for (let v0 = 0; v0 < V4; v0 += 64) {
+    const vEnd = min(V4, v0 + 64);
+    let acc = f32x4.splat(0);
+    for (let v = v0; v < vEnd; v += 4) {
+      const o = <usize>v << 2;
+      const e = expv(f32x4.sub(v128.load(L + o), vm));
+      v128.store(L + o, e);
+      acc = f32x4.add(acc, e);
+    }
+    total += <f64>sumv(acc);
+  }
+  for (let v = V4; v < V; v++) {
+    const o = <usize>v << 2;
+    const e = expScalar(load<f32>(L + o) - m);
+    store<f32>(L + o, e);
+    total += <f64>e;
+  }
+  store<f64>(stat, <f64>m - <f64>zLabel);
+  store<f64>(stat, total, 8);
+  if (!grads) return;
+  // g = softmax/count − onehot/count.
+  const vs = f32x4.splat(<f32>(<f64>invCount / total));
+  for (let v = 0; v < V4; v += 4) {
+    const o = <usize>v << 2;
+    v128.store(L + o, f32x4.mul(v128.load(L + o), vs));
+  }
+  const s = <f32>(<f64>invCount / total);
+  for (let v = V4; v < V; v++) {
+    const o = <usize>v << 2;
+    store<f32>(L + o, load<f32>(L + o) * s);
+  }
+  for (let v = V; v < Vp; v++) store<f32>(L + (<usize>v << 2), 0);
+  const lp = L + (<usize>label << 2);
+  store<f32>(lp, load<f32>(lp) - invCount);
+  if (dBias != 0) {
+    for (let v = 0; v < V4; v += 4) {
+      const o = <usize>v << 2;
+      v128.store(dBias + o, f32x4.add(v128.load(dBias + o), v128.load(L + o)));
+    }
+    for (let v = V4; v < V; v++) {
+      const o = <usize>v << 2;
+      store<f32>(dBias + o, load<f32>(dBias + o) + load<f32>(L + o));
+    }
+  }
+}
+
+// Labelled rows list[r0:r1) (row indices `rows`, labels `labels`), processed R at a time.
+// WpT: Wᵀ packed as 8-column panels of depth D (packB(true, W, V, D, ...)); Wq: W packed as 8-column panels of
+// depth V (packB(false, W, D, V, ...)), only needed for dH. dH (N×D, pre-zeroed), dW (V×D) and dBias (V) are
+// optional (0); dW and dBias accumulate. Per-row loss parts go to stats[2·i], stats[2·i+1] (f64, list index i).
+export function linearCrossEntropy(
+  H: usize,
+  D: i32,
+  V: i32,
+  bias: usize,
+  rows: usize,
+  labels: usize,
+  r0: i32,
+  r1: i32,
+  WpT: usize,
+  Wq: usize,
+  invCount: f32,
+  dH: usize,
+  dW: usize,
+  dBias: usize,
+  work: usize,
+  R: i32,
+  stats: usize,
+): void {
+  const Vp = (V + 7) & ~7;
+  const Dp = (D + 7) & ~7;
+  const Hp = work;
+  const L = Hp + (<usize>(R * D) << 2);
+  const GpA = L + (<usize>(R * Vp) << 2);
+  const GtA = GpA + (<usize>(R * Vp) << 2);
+  const Hb = GtA + (<usize>(R * Vp) << 2);
+  const dHb = Hb + (<usize>(R * Dp) << 2);
+  const tile = dHb + (<usize>(R * Dp) << 2);
+  const grads = dH != 0 || dW != 0 || dBias != 0;
+  for (let b = r0; b < r1; b += R) {
+    const nb = min(R, r1 - b);
+    const nb4 = (nb + 3) & ~3;
+    // Pack the block's H rows as A panels (and as B panels for dW); rows past nb are zero.
+    for (let r = 0; r < nb4; r++) {
+      const d0 = Hp + (<usize>(((r >> 2) * D) << 2) << 2) + (<usize>(r & 3) << 2);
+      if (r < nb) {
+        const src = H + (<usize>(load<i32>(rows + (<usize>(b + r) << 2)) * D) << 2);
+        for (let k = 0; k < D; k++) store<f32>(d0 + (<usize>k << 4), load<f32>(src + (<usize>k << 2)));
+        if (dW != 0) {
+          for (let k = 0; k < Dp; k++) {
+            const dst = Hb + (<usize>((k >> 3) * nb4 * 8 + r * 8 + (k & 7)) << 2);
+            store<f32>(dst, k < D ? load<f32>(src + (<usize>k << 2)) : 0);
+          }
+        }
+      } else {
+        for (let k = 0; k < D; k++) store<f32>(d0 + (<usize>k << 4), 0);
+        if (dW != 0) {
+          for (let k = 0; k < Dp; k++) store<f32>(Hb + (<usize>((k >> 3) * nb4 * 8 + r * 8 + (k & 7)) << 2), 0);
+        }
+      }
+    }
+    // Logits block L[nb4 × Vp] = Hblock · Wᵀ.
+    for (let jr = 0; jr < Vp; jr += 8) {
+      const bp = WpT + (<usize>(jr * D) << 2);
+      for (let ir = 0; ir < nb4; ir += 4) {
+        micro(D, Hp + (<usize>(ir * D) << 2), bp, L + (<usize>(ir * Vp + jr) << 2), Vp, 4, 8, 1, 0, 0, tile);
+      }
+    }
+    for (let r = 0; r < nb; r++) {
+      const label = load<i32>(labels + (<usize>(b + r) << 2));
+      const stat = stats + (<usize>(b + r) << 4);
+      softmaxRow(L + (<usize>(r * Vp) << 2), V, Vp, bias, label, invCount, grads, dBias, stat);
+    }
+    if (!grads) continue;
+    for (let r = nb; r < nb4; r++) memory.fill(L + (<usize>(r * Vp) << 2), 0, <usize>Vp << 2);
+    if (dH != 0) {
+      // G as A panels (4 rows interleaved) via 4×4 transposes.
+      for (let ip = 0; ip < nb4; ip += 4) {
+        const s0 = L + (<usize>(ip * Vp) << 2);
+        const ld = <usize>Vp << 2;
+        const dst = GpA + (<usize>(ip * Vp) << 2);
+        for (let v = 0; v < Vp; v += 4) {
+          const o = <usize>v << 2;
+          const a = v128.load(s0 + o);
+          const bb = v128.load(s0 + ld + o);
+          const c = v128.load(s0 + 2 * ld + o);
+          const d = v128.load(s0 + 3 * ld + o);
+          const t0 = f32x4.shuffle(a, bb, 0, 4, 1, 5);
+          const t1 = f32x4.shuffle(a, bb, 2, 6, 3, 7);
+          const t2 = f32x4.shuffle(c, d, 0, 4, 1, 5);
+          const t3 = f32x4.shuffle(c, d, 2, 6, 3, 7);
+          const q = dst + (o << 2);
+          v128.store(q, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+          v128.store(q, f32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
+          v128.store(q, f32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
+          v128.store(q, f32x4.shuffle(t1, t3, 2, 3, 6, 7), 48);
+        }
+      }
+      // dH block = G · W.
+      for (let jr = 0; jr < Dp; jr += 8) {
+        const bp = Wq + (<usize>(jr * V) << 2);
+        for (let ir = 0; ir < nb4; ir += 4) {
+          micro(V, GpA + (<usize>(ir * Vp) << 2), bp, dHb + (<usize>(ir * Dp + jr) << 2), Dp, 4, 8, 1, 0, 0, tile);
+        }
+      }
+      for (let r = 0; r < nb; r++) {
+        const row = load<i32>(rows + (<usize>(b + r) << 2));
+        memory.copy(dH + (<usize>(row * D) << 2), dHb + (<usize>(r * Dp) << 2), <usize>D << 2);
+      }
+    }
+    if (dW != 0) {
+      // Gᵀ as A panels: four consecutive vocabulary entries of one row are already contiguous.
+      for (let vp = 0; vp < Vp; vp += 4) {
+        const dst = GtA + (<usize>(vp * nb4) << 2);
+        for (let r = 0; r < nb4; r++) {
+          v128.store(dst + (<usize>r << 4), v128.load(L + (<usize>(r * Vp + vp) << 2)));
+        }
+      }
+      // dW += Gᵀ · Hblock.
+      for (let jr = 0; jr < D; jr += 8) {
+        const cols = min(8, D - jr);
+        const bp = Hb + (<usize>(jr * nb4) << 2);
+        for (let ir = 0; ir < V; ir += 4) {
+          micro(nb4, GtA + (<usize>(ir * nb4) << 2), bp, dW + (<usize>(ir * D + jr) << 2), D, min(4, V - ir), cols, 1, 0, 1, tile);
+        }
+      }
+    }
+  }
+}
+
+// dst[0:n) += src[0:n)  (n a multiple of 4: JS rounds buffers up).
+export function addInto(dst: usize, src: usize, n: i32): void {
+  for (let i = 0; i < n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
+  }
+}

@@ -1,0 +1,445 @@
+import { availableParallelism } from "node:os";
+import type { Kernels } from "./api.js";
+import { type WasmMemory, type WasmModule, WebAssemblyApi } from "./wasm-api.js";
+import { KERNELS_WASM_BASE64 } from "./wasm-bytes.generated.js";
+import { KernelThread } from "./wasm-thread.js";
+
+// The `wasm` backend: AssemblyScript SIMD kernels (assembly/kernels.ts) over one shared WebAssembly.Memory,
+// optionally split with one helper thread. Every call copies its inputs into a per-call scratch arena in the
+// wasm heap and its results back out: O(n²) copies against O(n³) work for GEMM, and the fused cross-entropy never
+// materialises the logits, so its copies are O(N·D + V·D).
+
+const PAGE = 65536;
+const MAX_PAGES = 65536; // must match wasm-build.ts
+const ARENA_BASE = PAGE; // the module has no data or stack, but keep page 0 free anyway
+const EXPORTS = [
+  "gemm",
+  "packB",
+  "geluForward",
+  "geluBackward",
+  "layerNormForward",
+  "layerNormBackward",
+  "linearCrossEntropy",
+  "addInto",
+] as const;
+
+type Fn = (...args: number[]) => number;
+type Exports = Record<(typeof EXPORTS)[number] | "gemmWorkBytes" | "ceWorkBytes", Fn>;
+
+export interface WasmKernelOptions {
+  /** 1 or 2 threads; default min(2, os.availableParallelism()). */
+  threads?: number;
+  /** Work sizes from which a call is split across the two threads (tests lower them to exercise the split). */
+  parallelMinFlops?: number;
+  parallelMinElements?: number;
+  /** Rows per block in the fused cross-entropy. */
+  ceBlockRows?: number;
+}
+
+export interface WasmKernels extends Kernels {
+  readonly threads: number;
+  /** Stops the helper thread (it is unref'd, so this is optional). */
+  dispose(): void;
+}
+
+let compiled: WasmModule | undefined;
+
+function wasmModule(): WasmModule {
+  // Synchronous compile: the module is a few KB, so callers need no async init.
+  compiled ??= new WebAssemblyApi.Module(Buffer.from(KERNELS_WASM_BASE64, "base64"));
+  return compiled;
+}
+
+/** True when this runtime validates a module using v128 (WebAssembly SIMD). */
+export function wasmSimdSupported(): boolean {
+  try {
+    return WebAssemblyApi.validate(Buffer.from(KERNELS_WASM_BASE64, "base64"));
+  } catch {
+    return false;
+  }
+}
+
+const align64 = (n: number): number => Math.ceil(n / 64) * 64;
+const round4 = (n: number): number => Math.ceil(n / 4) * 4;
+
+// Bump allocator over the wasm heap, reset at the start of every kernel call (so nothing leaks across calls;
+// the memory keeps its high-water size because wasm memories cannot shrink).
+class Arena {
+  private top = ARENA_BASE;
+  constructor(private readonly memory: WasmMemory) {}
+
+  reset(): void {
+    this.top = ARENA_BASE;
+  }
+
+  alloc(bytes: number): number {
+    const ptr = this.top;
+    this.top = ptr + align64(Math.max(bytes, 4));
+    const have = this.memory.buffer.byteLength;
+    if (this.top > have) {
+      const pages = Math.ceil((this.top - have) / PAGE);
+      if (have / PAGE + pages > MAX_PAGES) {
+        throw new RangeError(
+          `wasm kernels: call needs ${this.top} bytes of scratch, above the 4 GiB wasm limit`,
+        );
+      }
+      this.memory.grow(pages);
+    }
+    return ptr;
+  }
+
+  f32(ptr: number, n: number): Float32Array {
+    return new Float32Array(this.memory.buffer, ptr, n);
+  }
+
+  f64(ptr: number, n: number): Float64Array {
+    return new Float64Array(this.memory.buffer, ptr, n);
+  }
+
+  i32(ptr: number, n: number): Int32Array {
+    return new Int32Array(this.memory.buffer, ptr, n);
+  }
+
+  /** Allocates room for `src` (rounded up to whole v128 lanes) and copies it in. */
+  copyIn(src: Float32Array, n = src.length): number {
+    const ptr = this.alloc(round4(n) * 4);
+    this.f32(ptr, n).set(n === src.length ? src : src.subarray(0, n));
+    return ptr;
+  }
+
+  zeros(n: number): number {
+    const ptr = this.alloc(round4(n) * 4);
+    this.f32(ptr, round4(n)).fill(0);
+    return ptr;
+  }
+}
+
+function need(name: string, arr: ArrayLike<number>, n: number): void {
+  if (arr.length < n) throw new RangeError(`${name} has ${arr.length} elements, needs ${n}`);
+}
+
+function defaultThreads(): number {
+  return Math.max(1, Math.min(2, availableParallelism()));
+}
+
+export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels {
+  const threads = options.threads ?? defaultThreads();
+  if (threads !== 1 && threads !== 2)
+    throw new RangeError(`wasm kernels: threads must be 1 or 2, got ${threads}`);
+  // ~0.1 ms of single-thread work: below this the wake-up of the helper costs more than it saves.
+  const minFlops = options.parallelMinFlops ?? 4_000_000;
+  const minElements = options.parallelMinElements ?? 65_536;
+  const blockRows = options.ceBlockRows ?? 32;
+  if (blockRows % 4 !== 0 || blockRows <= 0)
+    throw new RangeError("ceBlockRows must be a positive multiple of 4");
+
+  const module = wasmModule();
+  const memory = new WebAssemblyApi.Memory({ initial: 2, maximum: MAX_PAGES, shared: true });
+  const ex = new WebAssemblyApi.Instance(module, { env: { memory } }).exports as unknown as Exports;
+  const arena = new Arena(memory);
+  const gemmWork = ex.gemmWorkBytes()!;
+  let helper: KernelThread | undefined;
+
+  function thread(): KernelThread | undefined {
+    if (threads < 2) return undefined;
+    helper ??= new KernelThread(module, memory, EXPORTS);
+    return helper;
+  }
+
+  // Runs `name` on this thread with `mine` and, when `theirs` is given, on the helper concurrently.
+  function run(name: (typeof EXPORTS)[number], mine: number[], theirs?: number[]): void {
+    const t = theirs ? thread() : undefined;
+    if (!t || !theirs) {
+      ex[name](...mine);
+      return;
+    }
+    t.post(name, theirs);
+    let failure: unknown;
+    try {
+      ex[name](...mine);
+    } catch (err) {
+      failure = err;
+    }
+    t.wait(); // never return while the helper may still be writing into the arena
+    if (failure) throw failure;
+  }
+
+  const kernels: WasmKernels = {
+    name: "wasm",
+    threads,
+
+    gemm(transA, transB, M, N, K, alpha, A, B, beta, C) {
+      need("gemm A", A, M * K);
+      need("gemm B", B, K * N);
+      need("gemm C", C, M * N);
+      if (M === 0 || N === 0) return;
+      arena.reset();
+      const pA = arena.copyIn(A, M * K);
+      const pB = arena.copyIn(B, K * N);
+      const pC = beta === 0 ? arena.alloc(M * N * 4) : arena.copyIn(C, M * N);
+      const w0 = arena.alloc(gemmWork);
+      const tA = transA ? 1 : 0;
+      const tB = transB ? 1 : 0;
+      const args = (i0: number, i1: number, j0: number, j1: number, w: number) => [
+        tA,
+        tB,
+        M,
+        N,
+        K,
+        alpha,
+        pA,
+        pB,
+        beta,
+        pC,
+        i0,
+        i1,
+        j0,
+        j1,
+        w,
+      ];
+      if (threads === 2 && 2 * M * N * K >= minFlops && (M >= 8 || N >= 16)) {
+        const w1 = arena.alloc(gemmWork);
+        // Split the longer side at a register-tile boundary.
+        if (M >= N) {
+          const mid = Math.min(M, Math.max(4, Math.round(M / 8) * 4));
+          run("gemm", args(0, mid, 0, N, w0), args(mid, M, 0, N, w1));
+        } else {
+          const mid = Math.min(N, Math.max(8, Math.round(N / 16) * 8));
+          run("gemm", args(0, M, 0, mid, w0), args(0, M, mid, N, w1));
+        }
+      } else {
+        run("gemm", args(0, M, 0, N, w0));
+      }
+      C.set(arena.f32(pC, M * N));
+    },
+
+    linearCrossEntropy({ H, W, bias, labels, N, D, V, ignoreIndex, dH, dW, dBias }) {
+      need("linearCrossEntropy H", H, N * D);
+      need("linearCrossEntropy W", W, V * D);
+      need("linearCrossEntropy labels", labels, N);
+      if (bias) need("linearCrossEntropy bias", bias, V);
+      if (dH) need("linearCrossEntropy dH", dH, N * D);
+      if (dW) need("linearCrossEntropy dW", dW, V * D);
+      if (dBias) need("linearCrossEntropy dBias", dBias, V);
+      let count = 0;
+      for (let n = 0; n < N; n++) {
+        const label = labels[n]!;
+        if (label === ignoreIndex) continue;
+        if (label < 0 || label >= V)
+          throw new RangeError(`label ${label} at row ${n} out of range [0, ${V})`);
+        count++;
+      }
+      if (dH) dH.fill(0, 0, N * D);
+      if (count === 0) return { loss: 0, count: 0 };
+
+      arena.reset();
+      const pRows = arena.alloc(count * 4);
+      const pLabels = arena.alloc(count * 4);
+      {
+        const rows = arena.i32(pRows, count);
+        const labs = arena.i32(pLabels, count);
+        let i = 0;
+        for (let n = 0; n < N; n++) {
+          const label = labels[n]!;
+          if (label === ignoreIndex) continue;
+          rows[i] = n;
+          labs[i++] = label;
+        }
+      }
+      const Vp = Math.ceil(V / 8) * 8;
+      const Dp = Math.ceil(D / 8) * 8;
+      const pH = arena.copyIn(H, N * D);
+      const pW = arena.copyIn(W, V * D);
+      const pBias = bias ? arena.copyIn(bias, V) : 0;
+      const pWpT = arena.alloc(Vp * D * 4);
+      ex.packB!(1, pW, V, D, 0, V, 0, D, pWpT);
+      const pWq = dH ? arena.alloc(Dp * V * 4) : 0;
+      if (dH) ex.packB!(0, pW, D, V, 0, D, 0, V, pWq);
+      const pdH = dH ? arena.zeros(N * D) : 0;
+      const pdW = dW ? arena.copyIn(dW, V * D) : 0;
+      const pdBias = dBias ? arena.copyIn(dBias, V) : 0;
+      const pStats = arena.alloc(count * 16);
+      const workBytes = ex.ceWorkBytes!(blockRows, D, V);
+      const w0 = arena.alloc(workBytes);
+      const invCount = 1 / count;
+      const args = (r0: number, r1: number, pdWx: number, pdBiasx: number, w: number) => [
+        pH,
+        D,
+        V,
+        pBias,
+        pRows,
+        pLabels,
+        r0,
+        r1,
+        pWpT,
+        pWq,
+        invCount,
+        pdH,
+        pdWx,
+        pdBiasx,
+        w,
+        blockRows,
+        pStats,
+      ];
+      const split = threads === 2 && 6 * count * V * D >= minFlops && count >= 2;
+      if (split) {
+        // The helper takes the second half of the labelled rows with its own dW/dBias partials.
+        const mid = Math.min(count - 1, Math.max(1, Math.round(count / 2 / blockRows) * blockRows));
+        const pdW1 = dW ? arena.zeros(V * D) : 0;
+        const pdBias1 = dBias ? arena.zeros(V) : 0;
+        const w1 = arena.alloc(workBytes);
+        run("linearCrossEntropy", args(0, mid, pdW, pdBias, w0), args(mid, count, pdW1, pdBias1, w1));
+        if (dW) ex.addInto!(pdW, pdW1, round4(V * D));
+        if (dBias) ex.addInto!(pdBias, pdBias1, round4(V));
+      } else {
+        run("linearCrossEntropy", args(0, count, pdW, pdBias, w0));
+      }
+      const stats = arena.f64(pStats, 2 * count);
+      let loss = 0;
+      for (let i = 0; i < count; i++) loss += stats[2 * i]! + Math.log(stats[2 * i + 1]!);
+      if (dH) dH.set(arena.f32(pdH, N * D));
+      if (dW) dW.set(arena.f32(pdW, V * D));
+      if (dBias) dBias.set(arena.f32(pdBias, V));
+      return { loss, count };
+    },
+
+    layerNormForward(x, gamma, beta, rows, cols, eps, y, mean, rstd) {
+      need("layerNorm x", x, rows * cols);
+      need("layerNorm y", y, rows * cols);
+      need("layerNorm gamma", gamma, cols);
+      need("layerNorm beta", beta, cols);
+      need("layerNorm mean", mean, rows);
+      need("layerNorm rstd", rstd, rows);
+      if (rows === 0) return;
+      arena.reset();
+      const px = arena.copyIn(x, rows * cols);
+      const pg = arena.copyIn(gamma, cols);
+      const pb = arena.copyIn(beta, cols);
+      const py = arena.alloc(rows * cols * 4);
+      const pm = arena.alloc(rows * 4);
+      const pr = arena.alloc(rows * 4);
+      const args = (r0: number, r1: number) => [px, pg, pb, cols, eps, py, pm, pr, r0, r1];
+      if (threads === 2 && rows * cols >= minElements && rows >= 2) {
+        const mid = rows >> 1;
+        run("layerNormForward", args(0, mid), args(mid, rows));
+      } else {
+        run("layerNormForward", args(0, rows));
+      }
+      y.set(arena.f32(py, rows * cols));
+      mean.set(arena.f32(pm, rows));
+      rstd.set(arena.f32(pr, rows));
+    },
+
+    layerNormBackward(dy, x, gamma, mean, rstd, rows, cols, dx, dGamma, dBeta) {
+      need("layerNorm dy", dy, rows * cols);
+      need("layerNorm x", x, rows * cols);
+      need("layerNorm dx", dx, rows * cols);
+      need("layerNorm gamma", gamma, cols);
+      need("layerNorm dGamma", dGamma, cols);
+      need("layerNorm dBeta", dBeta, cols);
+      need("layerNorm mean", mean, rows);
+      need("layerNorm rstd", rstd, rows);
+      if (rows === 0) return;
+      arena.reset();
+      const pdy = arena.copyIn(dy, rows * cols);
+      const px = arena.copyIn(x, rows * cols);
+      const pg = arena.copyIn(gamma, cols);
+      const pm = arena.copyIn(mean, rows);
+      const pr = arena.copyIn(rstd, rows);
+      const pdx = arena.alloc(rows * cols * 4);
+      const pdg = arena.copyIn(dGamma, cols);
+      const pdb = arena.copyIn(dBeta, cols);
+      const args = (r0: number, r1: number, g: number, b: number) => [
+        pdy,
+        px,
+        pg,
+        pm,
+        pr,
+        cols,
+        pdx,
+        g,
+        b,
+        r0,
+        r1,
+      ];
+      if (threads === 2 && rows * cols >= minElements && rows >= 2) {
+        const mid = rows >> 1;
+        const pdg1 = arena.zeros(cols);
+        const pdb1 = arena.zeros(cols);
+        run("layerNormBackward", args(0, mid, pdg, pdb), args(mid, rows, pdg1, pdb1));
+        ex.addInto!(pdg, pdg1, round4(cols));
+        ex.addInto!(pdb, pdb1, round4(cols));
+      } else {
+        run("layerNormBackward", args(0, rows, pdg, pdb));
+      }
+      dx.set(arena.f32(pdx, rows * cols));
+      dGamma.set(arena.f32(pdg, cols));
+      dBeta.set(arena.f32(pdb, cols));
+    },
+
+    geluForward(x, y) {
+      need("gelu y", y, x.length);
+      elementwise("geluForward", [x], y);
+    },
+
+    geluBackward(dy, x, dx) {
+      need("gelu dy", dy, x.length);
+      need("gelu dx", dx, x.length);
+      elementwise("geluBackward", [dy, x], dx);
+    },
+
+    // Gather/scatter move rows without arithmetic to speak of: copying the table into wasm would cost more than
+    // the operation, so these stay in JS (typed-array row copies / adds).
+    embeddingGather(table, ids, dim, out) {
+      need("embeddingGather out", out, ids.length * dim);
+      const rows = table.length / dim;
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]!;
+        if (id < 0 || id >= rows)
+          throw new RangeError(`embedding id ${id} at ${i} out of range [0, ${rows})`);
+        out.set(table.subarray(id * dim, id * dim + dim), i * dim);
+      }
+    },
+
+    embeddingScatterAdd(dOut, ids, dim, dTable) {
+      need("embeddingScatterAdd dOut", dOut, ids.length * dim);
+      const rows = dTable.length / dim;
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]!;
+        if (id < 0 || id >= rows)
+          throw new RangeError(`embedding id ${id} at ${i} out of range [0, ${rows})`);
+        const dst = id * dim;
+        const src = i * dim;
+        for (let d = 0; d < dim; d++) dTable[dst + d] = dTable[dst + d]! + dOut[src + d]!;
+      }
+    },
+
+    dispose() {
+      helper?.dispose();
+      helper = undefined;
+    },
+  };
+
+  function elementwise(
+    name: "geluForward" | "geluBackward",
+    inputs: Float32Array[],
+    out: Float32Array,
+  ): void {
+    const n = inputs[inputs.length - 1]!.length;
+    if (n === 0) return;
+    arena.reset();
+    const ptrs = inputs.map((a) => arena.copyIn(a, n));
+    const pOut = arena.alloc(round4(n) * 4);
+    const n4 = round4(n);
+    if (threads === 2 && n >= minElements) {
+      const mid = Math.round(n4 / 8) * 4;
+      const at = (p: number, off: number) => p + off * 4;
+      run(name, [...ptrs, pOut, mid], [...ptrs.map((p) => at(p, mid)), at(pOut, mid), n4 - mid]);
+    } else {
+      run(name, [...ptrs, pOut, n4]);
+    }
+    out.set(arena.f32(pOut, n));
+  }
+
+  return kernels;
+}
