@@ -4,6 +4,8 @@
  * (set_template disables it), gradient L2-norm clipping at 5.0 every step, validation every 500
  * iterations (and once before training), early stopping after 20 validations without a strictly better
  * Recall@10; MovieLens: max length 200, batch 16; other datasets: 50 and 64.
+ * Evaluation defaults follow the project (README "Evaluation"): the whole history is excluded from the
+ * ranking ("full"; the official code masks only the model input: `exclude: "input"`), pessimistic ties.
  */
 import type { TieMode } from "../eval/rank.js";
 import { InputError } from "../util/errors.js";
@@ -55,7 +57,7 @@ export function officialDefaults(datasetName: string): TrainerConfig {
     seed: 42,
     metricKs: [1, 5, 10, 20, 50],
     bestMetric: "Recall@10",
-    exclude: "input",
+    exclude: "full",
     tie: "pessimistic",
     evalBatchSize: movieLens ? 16 : 64,
     candidateCount: 20,

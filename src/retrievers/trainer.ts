@@ -40,7 +40,7 @@ import {
 } from "./checkpoint.js";
 import { evaluateSplit } from "./evaluate.js";
 import { loadModel, restoreWeights, saveModel, snapshotWeights } from "./model-file.js";
-import { createRetriever } from "./registry.js";
+import { createRetriever, retrieverEntry } from "./registry.js";
 import { evaluateRetriever, evaluationPolicy, type RetrieverEvaluation } from "./run-evaluation.js";
 import { resolveTrainerConfig, type TrainerConfig } from "./train-config.js";
 
@@ -76,6 +76,7 @@ export async function trainRetriever(opts: TrainRetrieverOptions): Promise<Train
   const paths = runPaths(opts.runDir);
   const checkpointPath = join(paths.checkpointDir, CHECKPOINT_FILE);
   const { dataset } = opts;
+  retrieverEntry(opts.model); // an unknown model fails before anything is written
 
   const runConfig = await prepareRunConfig(opts);
   const retrieverSection = runConfig.retriever!;

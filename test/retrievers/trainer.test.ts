@@ -120,7 +120,7 @@ describe("a pop training run folder", () => {
           expect(metrics[split].metrics[`${m}@${k}`]).toBeTypeOf("number");
       }
     }
-    expect(metrics.policy.historyExclusion).toMatch(/^input: /);
+    expect(metrics.policy.historyExclusion).toMatch(/^full: /);
     expect(metrics.policy.ties).toMatch(/^pessimistic/);
     // 45 steps: validations at 0, 10, 20, 30, 40 and a final one at 45.
     expect(metrics.selection).toMatchObject({ iterations: 45, validations: 6, stoppedBy: "max-iterations" });

@@ -1,0 +1,50 @@
+/**
+ * `llamarec eval <run>`: reload a run's trained retriever, recompute validation and test metrics on the
+ * dataset the run recorded, and check them against the run's metrics.json (they must be identical).
+ */
+import { resolveRunDir } from "../../pipeline/run-folder.js";
+import { evaluateRun } from "../../retrievers/run-evaluation.js";
+import { InputError } from "../../util/errors.js";
+import type { CommandSpec } from "../registry.js";
+import { loadRunDataset } from "./train-retriever.js";
+
+export const evalRunCommand: CommandSpec = {
+  path: ["eval"],
+  summary: "recompute a run's retriever metrics from its saved model and compare with metrics.json",
+  configure(cmd) {
+    cmd
+      .argument("<run>", "run folder name (under --runs-dir) or path")
+      .option("--runs-dir <folder>", "where run folders are (default runs)", "runs")
+      .option("--json", "print the metrics as JSON");
+  },
+  async run(ctx) {
+    const runDir = resolveRunDir(ctx.args[0]!, ctx.opts.runsDir as string);
+    const { dataset } = await loadRunDataset(runDir);
+    const result = await evaluateRun(runDir, dataset);
+    if (ctx.opts.json) {
+      ctx.out.write(`${JSON.stringify(result, null, 2)}\n`);
+    } else {
+      const lines = [`run: ${result.runDir}`];
+      for (const split of ["val", "test"] as const) {
+        const s = result[split];
+        const cells = Object.entries(s.metrics)
+          .filter(([k]) => /@(1|5|10|20)$/.test(k))
+          .map(([k, v]) => `${k} ${v.toFixed(4)}`);
+        lines.push(`${split} (${s.users} users): ${cells.join("  ")}`);
+      }
+      lines.push(
+        result.matchesRecorded === null
+          ? "no metrics.json to compare with"
+          : result.matchesRecorded
+            ? "identical to metrics.json"
+            : "DIFFERENT from metrics.json",
+      );
+      ctx.out.write(`${lines.join("\n")}\n`);
+    }
+    if (result.matchesRecorded === false) {
+      throw new InputError(
+        `recomputed metrics of ${runDir} differ from its metrics.json (other kernels or code?)`,
+      );
+    }
+  },
+};

@@ -1,0 +1,189 @@
+/**
+ * `llamarec train retriever`: train a sequential retriever into a run folder (weights, training log,
+ * metrics, candidates for the ranker). `--resume` continues a killed run from its last checkpoint and
+ * loads the dataset the run recorded, so only `--run` is needed.
+ */
+import { existsSync } from "node:fs";
+import { dataSection, evalSection } from "../../config/core.js";
+import type { Dataset } from "../../data/dataset.js";
+import { type DatasetSpec, type LoadOptions, loadDataset } from "../../data/index.js";
+import { defaultRunName, readRunConfig, resolveRunDir, runPaths } from "../../pipeline/run-folder.js";
+import { retrieverSection } from "../../retrievers/config-section.js";
+import { retrieverNames } from "../../retrievers/registry.js";
+import type { TrainerConfig } from "../../retrievers/train-config.js";
+import { trainRetriever } from "../../retrievers/trainer.js";
+import { InputError } from "../../util/errors.js";
+import { log } from "../../util/log.js";
+import { addDataOptions, DATA_CONFIG_FLAGS, datasetSpecFrom, loadOptionsFrom } from "../data-options.js";
+import { parseIntArg, parseNumberArg } from "../options.js";
+import type { CommandContext, CommandSpec } from "../registry.js";
+
+/** What a run records about its data so `--resume` and `llamarec eval` can load it again. */
+export interface RecordedDataset {
+  spec: DatasetSpec;
+  load: LoadOptions;
+}
+
+export const trainRetrieverCommand: CommandSpec = {
+  path: ["train", "retriever"],
+  summary: "train a retriever (LRURec) and write its metrics and top-20 candidates to a run folder",
+  description:
+    "Trains with the official LlamaRec schedule (AdamW lr 1e-3, weight decay 0.01, grad-norm clip 5, " +
+    "validation Recall@10 every 500 iterations, early stopping after 20 without improvement; MovieLens: " +
+    "length 200, batch 16). Writes runs/<name>/{config.json, retriever/...}; a checkpoint at every " +
+    "validation lets --resume continue after a kill with the same result. Kernels: LLAMAREC_KERNELS=wasm|reference.",
+  configure(cmd) {
+    addDataOptions(cmd)
+      .option("--model <name>", `retriever model: ${retrieverNames().join(", ")} (default lru)`)
+      .option(
+        "--run <name>",
+        "run folder name under --runs-dir, or a path (default <model>-<dataset>-<time>)",
+      )
+      .option("--runs-dir <folder>", "where run folders go (default runs)")
+      .option("--resume", "continue the run named by --run from its last checkpoint")
+      .option("--dropout <p>", "model dropout (official 0.2)", parseNumberArg)
+      .option("--seed <n>", "seed of initialisation, dropout and shuffling (default 42)", parseIntArg)
+      .option(
+        "--max-iterations <n>",
+        "stop after n optimizer steps (default: early stopping only)",
+        parseIntArg,
+      )
+      .option("--max-epochs <n>", "stop after n epochs (official 500)", parseIntArg)
+      .option("--val-every <n>", "validate every n iterations (official 500)", parseIntArg)
+      .option(
+        "--patience <n>",
+        "early stopping after n validations without improvement (official 20)",
+        parseIntArg,
+      )
+      .option("--batch-size <n>", "training batch size (official: 16 MovieLens, 64 others)", parseIntArg)
+      .option("--max-len <n>", "sequence length (official: 200 MovieLens, 50 others)", parseIntArg)
+      .option("--lr <x>", "learning rate (official 1e-3)", parseNumberArg)
+      .option("--weight-decay <x>", "AdamW weight decay (official 0.01)", parseNumberArg);
+  },
+  configFlags: {
+    ...DATA_CONFIG_FLAGS,
+    model: "retriever.model",
+    run: "retriever.run",
+    runsDir: "retriever.runsDir",
+    dropout: "retriever.dropout",
+    seed: "retriever.seed",
+    maxIterations: "retriever.maxIterations",
+    maxEpochs: "retriever.maxEpochs",
+    valEvery: "retriever.valEvery",
+    patience: "retriever.patience",
+    batchSize: "retriever.batchSize",
+    maxLen: "retriever.maxLen",
+    lr: "retriever.lr",
+    weightDecay: "retriever.weightDecay",
+  },
+  async run(ctx) {
+    const r = retrieverSection.get(ctx.config);
+    const ev = evalSection.get(ctx.config);
+    const resume = ctx.opts.resume === true;
+    if (resume && r.run === undefined)
+      throw new InputError("--resume needs --run <name> (the run to continue)");
+
+    let runDir: string;
+    let dataset: Dataset;
+    let recorded: RecordedDataset;
+    if (resume && existsSync(runPaths(resolveRunDir(r.run!, r.runsDir)).config)) {
+      runDir = resolveRunDir(r.run!, r.runsDir);
+      ({ dataset, recorded } = await loadRunDataset(runDir));
+    } else {
+      ({ dataset, recorded } = await loadConfiguredDataset(ctx));
+      runDir = resolveRunDir(r.run ?? defaultRunName(r.model, dataset.name), r.runsDir);
+    }
+
+    const training: Partial<TrainerConfig> = {
+      batchSize: r.batchSize,
+      maxLen: r.maxLen,
+      slidingWindow: r.slidingWindow,
+      lr: r.lr,
+      weightDecay: r.weightDecay,
+      adamEps: r.adamEps,
+      maxGradNorm: r.maxGradNorm,
+      valEvery: r.valEvery,
+      patience: r.patience,
+      maxIterations: r.maxIterations,
+      maxEpochs: r.maxEpochs,
+      seed: r.seed,
+      bestMetric: r.bestMetric,
+      evalBatchSize: r.evalBatchSize,
+      logEvery: r.logEvery,
+    };
+    // The eval section's policy applies to a new run; a resumed run keeps the one it was started with.
+    if (!resume)
+      Object.assign(training, {
+        metricKs: ev.ks,
+        tie: ev.tie,
+        exclude: ev.exclude,
+        candidateCount: ev.numCandidates,
+      });
+    log.info(`run folder: ${runDir}`);
+    const result = await trainRetriever({
+      dataset,
+      datasetOptions: recorded as unknown as Record<string, unknown>,
+      model: r.model,
+      modelOptions: r.dropout === undefined ? {} : { dropout: r.dropout },
+      training,
+      runDir,
+      resume,
+    });
+    const m = result.evaluation;
+    const fmt = (x: number | undefined) => (x === undefined ? "-" : x.toFixed(4));
+    const lines = [
+      `run: ${result.runDir}`,
+      `stopped: ${result.stoppedBy} after ${result.iterations} iterations (${result.iterationsPerSecond.toFixed(2)} it/s this session)`,
+      `best validation at iteration ${result.bestIteration}`,
+      "",
+      "split  users  Recall@5 Recall@10 Recall@20  NDCG@5  NDCG@10  NDCG@20  MRR@10",
+    ];
+    for (const [name, s] of [
+      ["val", m.val],
+      ["test", m.test],
+    ] as const) {
+      const k = s.metrics;
+      lines.push(
+        `${name.padEnd(5)} ${String(s.users).padStart(6)}  ${fmt(k["Recall@5"])}   ${fmt(k["Recall@10"])}    ${fmt(k["Recall@20"])}    ` +
+          `${fmt(k["NDCG@5"])}  ${fmt(k["NDCG@10"])}   ${fmt(k["NDCG@20"])}   ${fmt(k["MRR@10"])}`,
+      );
+    }
+    lines.push(
+      "",
+      `test labels in the top ${m.coverage.count}: ${m.coverage.test.covered}/${m.coverage.test.users} (${(100 * m.coverage.test.share).toFixed(1)}%)`,
+      `wrote ${runPaths(runDir).metrics}`,
+      `wrote ${runPaths(runDir).candidates}`,
+    );
+    ctx.out.write(`${lines.join("\n")}\n`);
+  },
+};
+
+async function loadConfiguredDataset(
+  ctx: CommandContext,
+): Promise<{ dataset: Dataset; recorded: RecordedDataset }> {
+  const data = dataSection.get(ctx.config);
+  const spec = datasetSpecFrom(data);
+  const load = loadOptionsFrom(data);
+  const result = await loadDataset(spec, load);
+  log.info(`${result.dataset.name}: ${result.dataset.numUsers} users, ${result.dataset.numItems} items`);
+  return { dataset: result.dataset, recorded: { spec, load: dropUndefined(load) } };
+}
+
+/** Loads the dataset a run recorded in its config.json (the fingerprint is checked by the caller). */
+export async function loadRunDataset(
+  runDir: string,
+): Promise<{ dataset: Dataset; recorded: RecordedDataset }> {
+  const config = await readRunConfig(runDir);
+  const recorded = config.dataset.options as unknown as RecordedDataset | undefined;
+  if (!recorded?.spec) {
+    throw new InputError(
+      `${runPaths(runDir).config}: the dataset entry records no loader spec; cannot reload it`,
+    );
+  }
+  const result = await loadDataset(recorded.spec, recorded.load ?? {});
+  return { dataset: result.dataset, recorded };
+}
+
+function dropUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
