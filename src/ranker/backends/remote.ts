@@ -137,8 +137,7 @@ export function letterScores(
   missing: "floor" | "-inf" | number = "floor",
 ): Float32Array {
   const scores = new Float32Array(letterIds.length).fill(Number.NaN);
-  const position = new Map<number, number>();
-  letterIds.forEach((id, i) => position.set(id, i));
+  const position = new Map<number, number>(letterIds.map((id, i) => [id, i]));
   const byText = new Map<string, number>();
   letterIds.forEach((id, i) => {
     const t = letterTexts.get(id);
