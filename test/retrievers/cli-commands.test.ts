@@ -21,7 +21,12 @@ async function run(argv: string[]) {
   let out = "";
   let err = "";
   const stream = (append: (s: string) => void) =>
-    ({ write: (s: string) => (append(s), true) }) as unknown as NodeJS.WritableStream;
+    ({
+      write: (s: string) => {
+        append(s);
+        return true;
+      },
+    }) as unknown as NodeJS.WritableStream;
   const code = await runCli(argv, [trainRetrieverCommand, evalRunCommand], GROUPS, {
     stdout: stream((s) => {
       out += s;
