@@ -109,7 +109,7 @@ export function parseTopLogprobs(body: unknown): TopEntry[] {
       const first = lp.top_logprobs[0];
       if (!isRecord(first))
         throw new RemoteBackendError("choices[0].logprobs.top_logprobs[0] is not an object");
-      return Object.entries(first).flatMap(([key, value]) => {
+      return Object.entries(first).flatMap(([key, value]): TopEntry[] => {
         if (typeof value !== "number") return [];
         const m = /^token_id:(\d+)$/.exec(key);
         return m ? [{ id: Number(m[1]), logprob: value }] : [{ text: key, logprob: value }];
