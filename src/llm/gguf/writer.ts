@@ -54,34 +54,44 @@ class ByteSink {
     return at;
   }
   u8(v: number) {
-    this.buf.writeUInt8(v, this.reserve(1));
+    const at = this.reserve(1);
+    this.buf.writeUInt8(v, at);
   }
   i8(v: number) {
-    this.buf.writeInt8(v, this.reserve(1));
+    const at = this.reserve(1);
+    this.buf.writeInt8(v, at);
   }
   u16(v: number) {
-    this.buf.writeUInt16LE(v, this.reserve(2));
+    const at = this.reserve(2);
+    this.buf.writeUInt16LE(v, at);
   }
   i16(v: number) {
-    this.buf.writeInt16LE(v, this.reserve(2));
+    const at = this.reserve(2);
+    this.buf.writeInt16LE(v, at);
   }
   u32(v: number) {
-    this.buf.writeUInt32LE(v, this.reserve(4));
+    const at = this.reserve(4);
+    this.buf.writeUInt32LE(v, at);
   }
   i32(v: number) {
-    this.buf.writeInt32LE(v, this.reserve(4));
+    const at = this.reserve(4);
+    this.buf.writeInt32LE(v, at);
   }
   f32(v: number) {
-    this.buf.writeFloatLE(v, this.reserve(4));
+    const at = this.reserve(4);
+    this.buf.writeFloatLE(v, at);
   }
   f64(v: number) {
-    this.buf.writeDoubleLE(v, this.reserve(8));
+    const at = this.reserve(8);
+    this.buf.writeDoubleLE(v, at);
   }
   u64(v: number) {
-    this.buf.writeBigUInt64LE(BigInt(v), this.reserve(8));
+    const at = this.reserve(8);
+    this.buf.writeBigUInt64LE(BigInt(v), at);
   }
   i64(v: number) {
-    this.buf.writeBigInt64LE(BigInt(v), this.reserve(8));
+    const at = this.reserve(8);
+    this.buf.writeBigInt64LE(BigInt(v), at);
   }
   string(s: string) {
     const bytes = Buffer.from(s, "utf8");
