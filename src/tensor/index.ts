@@ -1,7 +1,7 @@
 // Public surface of the tensor library. Names follow PyTorch where one exists.
 export { type GradCheckOptions, type GradCheckResult, gradCheck } from "./gradcheck.js";
 export { Dropout, Embedding, LayerNorm, Linear } from "./nn/layers.js";
-export { Module } from "./nn/module.js";
+export { Module, ModuleList } from "./nn/module.js";
 export { gelu } from "./ops/activation.js";
 export { linearCrossEntropy } from "./ops/cross_entropy.js";
 export { dropout } from "./ops/dropout.js";
@@ -21,6 +21,7 @@ export {
   sub,
 } from "./ops/elementwise.js";
 export { embedding } from "./ops/embedding.js";
+export { linearRecurrenceScan, type ScanLayout } from "./ops/linear_recurrence.js";
 export { linear, type MatmulOptions, matmul } from "./ops/matmul.js";
 export { layerNorm, rmsNorm } from "./ops/norm.js";
 export { mean, meanAll, sum, sumAll } from "./ops/reduce.js";

@@ -86,3 +86,16 @@ export class Module {
     for (const [n, p] of params) p.data.set(state.get(n)!.data);
   }
 }
+
+/** Submodules named "0", "1", … (torch.nn.ModuleList), so checkpoint keys read "blocks.0.…". */
+export class ModuleList<M extends Module> extends Module {
+  readonly items: readonly M[];
+
+  constructor(items: readonly M[]) {
+    super();
+    items.forEach((m, i) => {
+      this.registerModule(String(i), m);
+    });
+    this.items = items;
+  }
+}
