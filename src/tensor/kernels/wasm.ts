@@ -38,6 +38,8 @@ export interface WasmKernelOptions {
 
 export interface WasmKernels extends Kernels {
   readonly threads: number;
+  /** Current size of the wasm heap (it keeps its high-water mark; calls reuse it). */
+  memoryBytes(): number;
   /** Stops the helper thread (it is unref'd, so this is optional). */
   dispose(): void;
 }
@@ -412,6 +414,10 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
         const src = i * dim;
         for (let d = 0; d < dim; d++) dTable[dst + d] = dTable[dst + d]! + dOut[src + d]!;
       }
+    },
+
+    memoryBytes() {
+      return memory.buffer.byteLength;
     },
 
     dispose() {

@@ -1,0 +1,125 @@
+// Kernel benchmark: `npx tsx bench/kernels.ts [--runs N] [--ref-runs N] [--skip-ref]`.
+// GFLOP/s of the four GEMM variants at the LRURec ML-100k output-layer shapes and the fused linear
+// cross-entropy forward+backward time, for the plain-JS reference and the wasm backend on 1 and 2 threads.
+// Medians over runs (the 2 cores are shared, so single timings are noisy).
+import { performance } from "node:perf_hooks";
+import type { Kernels } from "../src/tensor/kernels/api.js";
+import { referenceKernels } from "../src/tensor/kernels/reference.js";
+import { createWasmKernels } from "../src/tensor/kernels/wasm.js";
+
+function argValue(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const runs = argValue("--runs", 7);
+const refRuns = argValue("--ref-runs", 5);
+const skipRef = process.argv.includes("--skip-ref");
+
+// Deterministic pseudo-random fill (xorshift), values in [−0.5, 0.5).
+function filled(n: number, seed: number, scale = 1): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = ((s >>> 0) / 4294967296 - 0.5) * scale;
+  }
+  return out;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
+// Median wall time and median CPU time (user+system of all threads of this process) in ms. CPU time shows what
+// a call costs when other processes compete for the cores; wall time is what a user waits.
+function time(fn: () => void, n: number): { wall: number; cpu: number } {
+  fn(); // warm-up (JIT, memory growth, helper-thread start)
+  const walls: number[] = [];
+  const cpus: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    fn();
+    walls.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpus.push((c.user + c.system) / 1000);
+  }
+  return { wall: median(walls), cpu: median(cpus) };
+}
+
+const N = 3200; // batch 16 × length 200
+const D = 64;
+const V = 3651; // 3650 items + padding
+
+const backends: { label: string; k: Kernels; n: number }[] = [];
+if (!skipRef) backends.push({ label: "reference (plain JS)", k: referenceKernels, n: refRuns });
+const wasm1 = createWasmKernels({ threads: 1 });
+const wasm2 = createWasmKernels({ threads: 2 });
+backends.push({ label: "wasm 1 thread", k: wasm1, n: runs });
+backends.push({ label: "wasm 2 threads", k: wasm2, n: runs });
+
+const gemms: { name: string; tA: boolean; tB: boolean; M: number; N: number; K: number }[] = [
+  { name: "logits  H[3200×64]·Wᵀ   (NT)", tA: false, tB: true, M: N, N: V, K: D },
+  { name: "logits  H[3200×64]·B    (NN)", tA: false, tB: false, M: N, N: V, K: D },
+  { name: "dH      G[3200×3651]·W  (NN)", tA: false, tB: false, M: N, N: D, K: V },
+  { name: "dW      Gᵀ[3651×3200]·H (TN)", tA: true, tB: false, M: V, N: D, K: N },
+  { name: "dW      Gᵀ·H, H stored ᵀ (TT)", tA: true, tB: true, M: V, N: D, K: N },
+];
+
+console.log(`node ${process.version}; runs=${runs} (reference ${refRuns}); medians`);
+const results: Record<string, Record<string, number>> = {};
+for (const g of gemms) {
+  const A = filled(g.M * g.K, 1);
+  const B = filled(g.K * g.N, 2);
+  const C = new Float32Array(g.M * g.N);
+  const flops = 2 * g.M * g.N * g.K;
+  results[g.name] = {};
+  for (const b of backends) {
+    const t = time(() => b.k.gemm(g.tA, g.tB, g.M, g.N, g.K, 1, A, B, 0, C), b.n);
+    results[g.name]![b.label] = t.wall;
+    console.log(
+      `gemm ${g.name}  ${b.label.padEnd(22)} ${t.wall.toFixed(1).padStart(8)} ms  ` +
+        `${(flops / t.wall / 1e6).toFixed(2).padStart(7)} GFLOP/s  (cpu ${t.cpu.toFixed(1)} ms, ` +
+        `${(flops / t.cpu / 1e6).toFixed(2)} GFLOP/s per busy core)`,
+    );
+  }
+}
+
+for (const ignoredShare of [0, 0.6]) {
+  const H = filled(N * D, 3);
+  const W = filled(V * D, 4, 0.2);
+  const bias = filled(V, 5, 0.1);
+  const labels = new Int32Array(N);
+  for (let i = 0; i < N; i++) labels[i] = (i * 7919) % 100 < ignoredShare * 100 ? -100 : (i * 104729) % V;
+  const dH = new Float32Array(N * D);
+  const dW = new Float32Array(V * D);
+  const dBias = new Float32Array(V);
+  const name = `fused CE fwd+bwd N=${N} D=${D} V=${V}, ${ignoredShare * 100}% ignored`;
+  results[name] = {};
+  for (const b of backends) {
+    const t = time(
+      () => b.k.linearCrossEntropy({ H, W, bias, labels, N, D, V, ignoreIndex: -100, dH, dW, dBias }),
+      b.n,
+    );
+    results[name]![b.label] = t.wall;
+    console.log(
+      `${name}  ${b.label.padEnd(22)} ${t.wall.toFixed(1).padStart(8)} ms  (cpu ${t.cpu.toFixed(1)} ms)`,
+    );
+  }
+}
+
+if (!skipRef) {
+  console.log("\nspeed-up vs reference (plain JS):");
+  for (const [name, byBackend] of Object.entries(results)) {
+    const ref = byBackend["reference (plain JS)"]!;
+    const parts = backends
+      .filter((b) => b.k !== referenceKernels)
+      .map((b) => `${b.label} ×${(ref / byBackend[b.label]!).toFixed(1)}`);
+    console.log(`  ${name}: ${parts.join(", ")}`);
+  }
+}
+wasm1.dispose();
+wasm2.dispose();
