@@ -2,29 +2,16 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { COMMANDS, GROUPS } from "../../src/cli/commands/index.js";
 import { parseIntArg } from "../../src/cli/options.js";
-import { EXIT_INPUT, EXIT_OK, EXIT_UNEXPECTED, runCli } from "../../src/cli/program.js";
+import { EXIT_INPUT, EXIT_OK, EXIT_UNEXPECTED } from "../../src/cli/program.js";
 import type { CommandSpec } from "../../src/cli/registry.js";
 import { dataSection, evalSection } from "../../src/config/core.js";
 import { InputError } from "../../src/util/errors.js";
 import { log } from "../../src/util/log.js";
+import { runCaptured } from "./capture.js";
 
 const dir = mkdtempSync(join(tmpdir(), "llamarec-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function capture() {
-  let text = "";
-  return {
-    write: (s: string) => {
-      text += s;
-      return true;
-    },
-    get text() {
-      return text;
-    },
-  };
-}
 
 // A command that echoes the resolved config, to test flag/config merging without real work.
 const echo: CommandSpec = {
@@ -53,15 +40,7 @@ const failing = (err: Error): CommandSpec => ({
   },
 });
 
-async function run(argv: string[], extra: CommandSpec[] = []) {
-  const stdout = capture();
-  const stderr = capture();
-  const code = await runCli(argv, [...COMMANDS, echo, ...extra], GROUPS, {
-    stdout: stdout as unknown as NodeJS.WritableStream,
-    stderr: stderr as unknown as NodeJS.WritableStream,
-  });
-  return { code, out: stdout.text, err: stderr.text };
-}
+const run = (argv: string[], extra: CommandSpec[] = []) => runCaptured(argv, [echo, ...extra]);
 
 describe("llamarec CLI framework", () => {
   it("merges config file and flags, flags winning", async () => {

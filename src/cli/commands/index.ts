@@ -1,5 +1,8 @@
 /** Every `llamarec` command, one line each. Groups get their summary here. */
 import type { CommandSpec, GroupSpec } from "../registry.js";
+import { dataPrepareCommand } from "./data-prepare.js";
+import { dataStatsCommand } from "./data-stats.js";
+import { metricsCommand } from "./metrics.js";
 import { plannedCommand } from "./stubs.js";
 
 export const GROUPS: readonly GroupSpec[] = [
@@ -9,6 +12,9 @@ export const GROUPS: readonly GroupSpec[] = [
 ];
 
 export const COMMANDS: readonly CommandSpec[] = [
+  dataStatsCommand,
+  dataPrepareCommand,
+  metricsCommand,
   plannedCommand(["train", "retriever"], "train an LRURec retriever and write its candidates"),
   plannedCommand(["eval"], "recompute metrics of a run from its per-user results", "<run>"),
   plannedCommand(["train", "ranker"], "fine-tune the Llama ranker (LoRA) on retrieved candidates"),
