@@ -3,7 +3,7 @@
  * (rotate_half RoPE, GQA, SwiGLU, RMSNorm), on a WeightSource. Used to check that our loaders hand the
  * forward pass the same function llama.cpp computes. Returns next-token logits after the last token.
  */
-import { type WeightSource, ropeInverseFrequencies } from "../../src/llm/config.js";
+import { ropeInverseFrequencies, type WeightSource } from "../../src/llm/config.js";
 
 export function referenceLogits(src: WeightSource, ids: readonly number[]): Float64Array {
   const c = src.config;

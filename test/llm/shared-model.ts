@@ -14,5 +14,7 @@ export const SHARED_TINY_GGUF = join(
 );
 export const HAVE_SHARED = existsSync(SHARED_TINY_GGUF);
 if (!HAVE_SHARED) {
-  console.warn(`[llamarec tests] ${SHARED_TINY_GGUF} not found: skipping tests that need the shared Llama 2 tokenizer`);
+  console.warn(
+    `[llamarec tests] ${SHARED_TINY_GGUF} not found: skipping tests that need the shared Llama 2 tokenizer`,
+  );
 }

@@ -8,7 +8,7 @@
  * which for a LoRA pair means permuting the rows of B only.
  */
 import { InputError } from "../../util/errors.js";
-import { type LlamaConfig, ggufToHfName, hfToGgufName, permuteRows, unpermuteRows } from "../config.js";
+import { ggufToHfName, hfToGgufName, type LlamaConfig, permuteRows, unpermuteRows } from "../config.js";
 import { GgufFile } from "./reader.js";
 import { GgmlType, type GgufValue } from "./types.js";
 import { type GgufTensorToWrite, gguf, writeGguf } from "./writer.js";
@@ -57,7 +57,9 @@ export function writeLoraGguf(
     const base = hfToGgufName(hfName);
     if (!base) throw new InputError(`LoRA target ${hfName} has no GGUF counterpart`);
     if (p.a.length !== p.rank * p.inFeatures || p.b.length !== p.outFeatures * p.rank) {
-      throw new InputError(`LoRA pair ${hfName}: A must be [${p.rank}, ${p.inFeatures}] and B [${p.outFeatures}, ${p.rank}]`);
+      throw new InputError(
+        `LoRA pair ${hfName}: A must be [${p.rank}, ${p.inFeatures}] and B [${p.outFeatures}, ${p.rank}]`,
+      );
     }
     const heads = qkHeads(hfName, config);
     const b = heads ? permuteRows(p.b, heads, p.rank) : p.b;

@@ -104,6 +104,16 @@ class FileCursor {
   }
 }
 
+// 1e-5 stored as f32 reads back as 9.999999747e-6; show the shortest decimal with the same f32 value.
+function shortestFloat32(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  for (let p = 1; p <= 9; p++) {
+    const y = Number(x.toPrecision(p));
+    if (Math.fround(y) === x) return y;
+  }
+  return x;
+}
+
 function readScalar(c: FileCursor, type: GgufValueType, path: string): GgufScalar {
   switch (type) {
     case GgufValueType.UINT8:
@@ -119,7 +129,7 @@ function readScalar(c: FileCursor, type: GgufValueType, path: string): GgufScala
     case GgufValueType.INT32:
       return c.i32();
     case GgufValueType.FLOAT32:
-      return c.f32();
+      return shortestFloat32(c.f32());
     case GgufValueType.BOOL:
       return c.u8() !== 0;
     case GgufValueType.STRING:

@@ -1,0 +1,195 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Llama, LlamaModel } from "node-llama-cpp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GgufFile } from "../../src/llm/gguf/reader.js";
+import { builtinSpmVocab, spmVocabFromGguf, writeTinyLlama } from "../../src/llm/tiny.js";
+import {
+  ByteLevelBpeTokenizer,
+  bytesToUnicode,
+  preTokenize,
+  preTokenizerRegexes,
+} from "../../src/llm/tokenizer/bpe.js";
+import { tokenizerFromGguf } from "../../src/llm/tokenizer/gguf.js";
+import { HfTokenizer } from "../../src/llm/tokenizer/hf.js";
+import { SpmTokenizer } from "../../src/llm/tokenizer/spm.js";
+import type { Tokenizer } from "../../src/llm/tokenizer/types.js";
+import { PAPER_PROMPT, PromptBuilder } from "../../src/ranker/prompt.js";
+import { HAVE_SHARED, SHARED_TINY_GGUF } from "./shared-model.js";
+
+const LETTERS = Array.from({ length: 20 }, (_, i) => String.fromCharCode(65 + i));
+
+function rankingPromptText(tok: Tokenizer): string {
+  return new PromptBuilder(tok).render(
+    [
+      "Toy Story (1995)",
+      "Amélie (Fabuleux destin d'Amélie Poulain, Le) (2001)",
+      "Léon: The Professional (1994)",
+    ],
+    ["Heat (1995)", "Seven (a.k.a. Se7en) (1995)", "千と千尋の神隠し (2001)", "  Spaced  Out  "],
+  );
+}
+
+/** Texts whose ids must equal llama.cpp's: prompt pieces, unicode, spaces, newlines, letters in answer position. */
+function probeTexts(tok: Tokenizer): string[] {
+  const response = "### Response:\n";
+  return [
+    rankingPromptText(tok),
+    PAPER_PROMPT.instruction,
+    "Hello world",
+    " leading space",
+    "   three leading spaces",
+    "trailing spaces   ",
+    "a\nb\n\nc\r\n",
+    "\n",
+    " ",
+    "tab\there",
+    "Ñandú 🦙 llama — “quotes” …",
+    "日本語のテキスト",
+    "(1) Toy Story (1995) \n (2) Heat (1995)",
+    ...LETTERS.map((l) => response + l),
+    ...LETTERS.map((l) => `(${l}) `),
+  ];
+}
+
+const SPM = new SpmTokenizer({ ...builtinSpmVocab(), addBos: true, addSpacePrefix: true });
+
+describe("SentencePiece tokenizer (built-in vocabulary)", () => {
+  it("prefixes ▁, merges by score, falls back to bytes, adds BOS", () => {
+    const ids = SPM.encode("the item");
+    expect(ids[0]).toBe(1);
+    expect(ids.slice(1).map((i) => SPM.idToToken(i))).toEqual(["▁the", "▁item"]);
+    // "\n" is not a piece: byte fallback <0x0A>; "é" → two UTF-8 bytes.
+    expect(SPM.encode("a\né", { addBos: false }).map((i) => SPM.idToToken(i))).toEqual([
+      "▁a",
+      "<0x0A>",
+      "<0xC3>",
+      "<0xA9>",
+    ]);
+    expect(SPM.encode("", { addBos: false })).toEqual([]);
+  });
+
+  it("decodes what it encodes, dropping the dummy prefix and control tokens", () => {
+    for (const t of ["Hello  world\n", " x", "Amélie 😀", "(A) Toy Story"])
+      expect(SPM.decode(SPM.encode(t))).toBe(t);
+    expect(SPM.decode([1, 2], { skipSpecial: false })).toBe("<s></s>");
+  });
+
+  it("maps the GGUF metadata to the same tokenizer", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llamarec-tok-"));
+    const paths = await writeTinyLlama(dir);
+    const f = GgufFile.open(paths.gguf);
+    const fromGguf = tokenizerFromGguf(f);
+    f.close();
+    expect(fromGguf.kind).toBe("spm");
+    for (const t of probeTexts(SPM)) expect(fromGguf.encode(t)).toEqual(SPM.encode(t));
+  });
+});
+
+describe("byte-level BPE tokenizer", () => {
+  const byteChar = bytesToUnicode();
+  // Vocabulary: every byte, plus merges building "Ġthe" and "he" and "ll".
+  const tokens = [...byteChar, "he", "Ġt", "Ġthe", "ll", "<|begin|>", "<|user|>"];
+  const merges = ["h e", "Ġ t", "Ġt he", "l l"];
+  const types = tokens.map((_, i) => (i === tokens.length - 2 ? 3 : i === tokens.length - 1 ? 4 : 1));
+  const bpe = new ByteLevelBpeTokenizer({
+    tokens,
+    types,
+    merges,
+    pre: "llama-bpe",
+    bosId: tokens.length - 2,
+    eosId: null,
+    addBos: true,
+  });
+
+  it("maps bytes to printable code points (GPT-2 table)", () => {
+    expect(byteChar[32]).toBe("Ġ");
+    expect(byteChar[10]).toBe("Ċ");
+    expect(byteChar[65]).toBe("A");
+    expect(new Set(byteChar).size).toBe(256);
+  });
+
+  it("splits with the llama3 and qwen2 regexes", () => {
+    expect(preTokenize("Hello world's 12345!!\n\n x", preTokenizerRegexes("llama-bpe"))).toEqual([
+      "Hello",
+      " world",
+      "'s",
+      " ",
+      "123",
+      "45",
+      "!!\n\n",
+      " x",
+    ]);
+    expect(preTokenize("a 123", preTokenizerRegexes("qwen2"))).toEqual(["a", " ", "1", "2", "3"]);
+    expect(preTokenize("a 123", preTokenizerRegexes("smollm"))).toEqual(["a", " ", "1", "2", "3"]);
+    expect(preTokenize("I'M here", preTokenizerRegexes("llama-bpe"))).toEqual(["I", "'M", " here"]);
+  });
+
+  it("applies merges by rank, keeps user-defined tokens whole, decodes back", () => {
+    const ids = bpe.encode("the hello<|user|>");
+    expect(ids[0]).toBe(bpe.bosId);
+    expect(ids.slice(1).map((i) => bpe.idToToken(i))).toEqual(["t", "he", "Ġ", "he", "ll", "o", "<|user|>"]);
+    expect(bpe.encode(" the", { addBos: false }).map((i) => bpe.idToToken(i))).toEqual(["Ġthe"]);
+    expect(bpe.decode(ids)).toBe("the hello<|user|>");
+    expect(bpe.decode(bpe.encode("é 😀\n", { addBos: false }))).toBe("é 😀\n");
+  });
+});
+
+describe("HF tokenizer.json (via @huggingface/tokenizers)", () => {
+  it("agrees with the SentencePiece tokenizer on the built-in vocabulary", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llamarec-tok-"));
+    const paths = await writeTinyLlama(dir);
+    const hf = HfTokenizer.fromFolder(paths.hfDir);
+    expect(hf.bosId).toBe(1);
+    expect(hf.eosId).toBe(2);
+    expect(hf.addBosByDefault).toBe(true);
+    for (const t of probeTexts(SPM)) {
+      expect(hf.encode(t), JSON.stringify(t)).toEqual(SPM.encode(t));
+      expect(hf.decode(hf.encode(t))).toBe(SPM.decode(SPM.encode(t)));
+    }
+  });
+});
+
+describe.skipIf(!HAVE_SHARED)(
+  "token ids equal llama.cpp (llama-2-tiny-random.gguf, real Llama 2 vocabulary)",
+  () => {
+    let llama: Llama;
+    let model: LlamaModel;
+    let spm: Tokenizer;
+
+    beforeAll(async () => {
+      const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+      llama = await getLlama({ gpu: false, build: "never", maxThreads: 2, logLevel: LlamaLogLevel.error });
+      model = await llama.loadModel({ modelPath: SHARED_TINY_GGUF });
+      const f = GgufFile.open(SHARED_TINY_GGUF);
+      spm = tokenizerFromGguf(f);
+      f.close();
+    });
+    afterAll(async () => {
+      await llama?.dispose();
+    });
+
+    it("GGUF SentencePiece tokenizer", () => {
+      // llama.cpp (parse_special = false) reads "<s>" in text as characters; so do we. HF tokenizers would
+      // turn it into BOS, as transformers does, so this probe is not in the shared list.
+      const literal = "<s> is literal text here </s>";
+      expect(spm.encode(literal, { addBos: false })).toEqual(model.tokenize(literal));
+      for (const t of probeTexts(spm))
+        expect(spm.encode(t, { addBos: false }), JSON.stringify(t)).toEqual(model.tokenize(t));
+      expect(spm.bosId).toBe(model.tokens.bos);
+      expect(spm.eosId).toBe(model.tokens.eos);
+    });
+
+    it("HF tokenizer.json written from the same vocabulary", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "llamarec-tok-"));
+      const f = GgufFile.open(SHARED_TINY_GGUF);
+      const vocab = spmVocabFromGguf(f);
+      f.close();
+      const paths = await writeTinyLlama(dir, { vocab });
+      const hf = HfTokenizer.fromFolder(paths.hfDir);
+      for (const t of probeTexts(spm))
+        expect(hf.encode(t, { addBos: false }), JSON.stringify(t)).toEqual(model.tokenize(t));
+    });
+  },
+);
