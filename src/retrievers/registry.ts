@@ -6,6 +6,7 @@
  * rebuilds the model before its weights are loaded.
  */
 import { InputError } from "../util/errors.js";
+import { createLru } from "./lru.js";
 import { createPop } from "./pop.js";
 import type { SequentialRetriever } from "./types.js";
 
@@ -51,4 +52,17 @@ export function createRetriever(name: string, options: RetrieverOptions): Sequen
 
 registerRetriever("pop", "learned item-popularity bias (sequence-independent baseline)", (o) =>
   createPop({ numItems: o.numItems }),
+);
+registerRetriever(
+  "lru",
+  "LRURec: linear recurrent units (Yue et al. 2023), the official LlamaRec retriever",
+  (o) =>
+    createLru({
+      numItems: o.numItems,
+      hiddenDim: o.hiddenDim as number | undefined,
+      numBlocks: o.numBlocks as number | undefined,
+      dropout: o.dropout as number | undefined,
+      attnDropout: o.attnDropout as number | undefined,
+      seed: o.seed as number | undefined,
+    }),
 );
