@@ -20,7 +20,7 @@ import { linearCrossEntropy } from "../tensor/ops/cross_entropy.js";
 import { add, cos, exp, mul, neg, sin } from "../tensor/ops/elementwise.js";
 import { linearRecurrenceScan, type ScanLayout } from "../tensor/ops/linear_recurrence.js";
 import { linear, matmul } from "../tensor/ops/matmul.js";
-import { concat, reshape, slice } from "../tensor/ops/shape.js";
+import { concat, reshape, slice, transpose } from "../tensor/ops/shape.js";
 import { Rng } from "../tensor/rng.js";
 import { backward, clearTape, noGrad } from "../tensor/tape.js";
 import { Parameter, Tensor } from "../tensor/tensor.js";
@@ -80,11 +80,14 @@ class ComplexLinear extends Module {
       : null;
   }
 
-  /** Real input x [N, in] → complex output packed [N, re(out) | im(out)]. */
-  forwardFromReal(x: Tensor): Tensor {
+  /**
+   * Real input x [N, in] → complex output packed [N, re(out) | im(out)], each output multiplied by the
+   * real `scale` [2·out] (γ). The scale is folded into the small weight instead of the big activation.
+   */
+  forwardFromReal(x: Tensor, scale: Tensor): Tensor {
     const w = concat([this.weightRe, this.weightIm], 0);
     const b = concat([this.biasRe, this.biasIm!], 0);
-    return linear(x, w, b);
+    return linear(x, transpose(mul(transpose(w), scale)), mul(b, scale));
   }
 
   /** Complex input packed [N, re(in) | im(in)] → real part of the output [N, out]. */
@@ -141,7 +144,7 @@ class LruLayer extends Module {
 
   forward(x: Tensor, layout: ScanLayout): Tensor {
     const { lambda, gamma } = this.lambdaAndGamma();
-    const bu = mul(this.inProj.forwardFromReal(x), gamma);
+    const bu = this.inProj.forwardFromReal(x, gamma);
     const h = linearRecurrenceScan(bu, lambda, layout);
     const y = this.dropout.forward(this.outProj.forwardRealPart(h));
     return this.layerNorm.forward(add(y, x));

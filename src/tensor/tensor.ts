@@ -68,6 +68,26 @@ export class Tensor {
     return this.grad;
   }
 
+  /**
+   * For kernels that overwrite their output: a fresh gradient buffer to write into when this tensor has
+   * no gradient yet (saves a scratch array and an add pass), or null when the caller must accumulate.
+   */
+  freshGradOrNull(): Float32Array | null {
+    if (this.grad !== null) return null;
+    this.grad = new Float32Array(this.data.length);
+    return this.grad;
+  }
+
+  /** Adds `g` into the gradient; adopts `g` itself when there is none yet and `g` may be kept. */
+  accumulateGrad(g: Float32Array, owned: boolean): void {
+    if (this.grad === null && owned) {
+      this.grad = g;
+      return;
+    }
+    const acc = this.gradBuffer();
+    for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! + g[i]!;
+  }
+
   /** A tensor sharing nothing with this one and outside any tape. */
   detach(): Tensor {
     return new Tensor(this.data.slice(), this.shape);

@@ -21,6 +21,25 @@ describe("Rng", () => {
     expect(a.uniform()).toBe(x);
   });
 
+  it("applyDropout consumes one nextUint32 per element and keeps exactly those ≥ p·2³²", () => {
+    const a = new Rng(9);
+    const b = new Rng(9);
+    const src = Float32Array.from({ length: 1000 }, (_, i) => i + 1);
+    const dst = new Float32Array(1000);
+    a.applyDropout(src, dst, 0.3, false);
+    for (let i = 0; i < 1000; i++) {
+      const keep = b.nextUint32() >= 0.3 * 4294967296;
+      expect(dst[i]).toBeCloseTo(keep ? (i + 1) / 0.7 : 0, 3);
+    }
+    expect(a.nextUint32()).toBe(b.nextUint32());
+    const acc = new Float32Array(1000).fill(1);
+    b.setState(new Rng(9).getState());
+    b.applyDropout(src, acc, 0.3, true);
+    acc.forEach((v, i) => {
+      expect(v).toBeCloseTo(1 + dst[i]!, 3);
+    });
+  });
+
   it("uniform and normal have the right moments", () => {
     const r = new Rng(3);
     const n = 200_000;

@@ -10,10 +10,14 @@ export function gelu(x: Tensor): Tensor {
   const t = new Tensor(y, x.shape);
   if (needsGrad(x)) {
     record(t, (g) => {
+      const fresh = x.freshGradOrNull();
+      if (fresh) {
+        k.geluBackward(g, x.data, fresh);
+        return;
+      }
       const dx = new Float32Array(x.size);
       k.geluBackward(g, x.data, dx);
-      const gx = x.gradBuffer();
-      for (let i = 0; i < gx.length; i++) gx[i] = gx[i]! + dx[i]!;
+      x.accumulateGrad(dx, true);
     });
   }
   return t;

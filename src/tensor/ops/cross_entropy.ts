@@ -55,8 +55,8 @@ export function linearCrossEntropy(
       ];
       for (const [d, target] of pairs) {
         if (!d || !target) continue;
-        const acc = target.gradBuffer();
-        for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! + s * d[i]!;
+        if (s !== 1) for (let i = 0; i < d.length; i++) d[i] = d[i]! * s;
+        target.accumulateGrad(d, true);
       }
     });
   }

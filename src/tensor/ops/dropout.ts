@@ -1,4 +1,4 @@
-import type { Rng } from "../rng.js";
+import { Rng } from "../rng.js";
 import { needsGrad, record } from "../tape.js";
 import { Tensor } from "../tensor.js";
 
@@ -10,23 +10,17 @@ export function dropout(x: Tensor, p: number, rng: Rng): Tensor {
   if (!(p >= 0 && p < 1)) throw new RangeError(`dropout probability must be in [0, 1), got ${p}`);
   if (p === 0) return x;
   const n = x.size;
-  const keepScale = 1 / (1 - p);
-  // The mask doubles as the backward multiplier (0 or 1/(1−p)).
-  const mask = new Float32Array(n);
+  // The mask is not stored: backward replays the generator from the saved state (32 bits per element).
+  const state = rng.getState();
   const y = new Float32Array(n);
-  const xd = x.data;
-  for (let i = 0; i < n; i++) {
-    // 32 random bits are plenty for a Bernoulli draw and twice as fast as uniform().
-    if (rng.nextUint32() >= p * 4294967296) {
-      mask[i] = keepScale;
-      y[i] = xd[i]! * keepScale;
-    }
-  }
+  rng.applyDropout(x.data, y, p, false);
   const t = new Tensor(y, x.shape);
   if (needsGrad(x)) {
     record(t, (g) => {
-      const gx = x.gradBuffer();
-      for (let i = 0; i < n; i++) gx[i] = gx[i]! + g[i]! * mask[i]!;
+      const replay = new Rng(0);
+      replay.setState(state);
+      const fresh = x.freshGradOrNull();
+      replay.applyDropout(g, fresh ?? x.gradBuffer(), p, fresh === null);
     });
   }
   return t;

@@ -17,15 +17,13 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   const t = new Tensor(y, x.shape);
   if (needsGrad(x, gamma, beta)) {
     record(t, (g) => {
-      // The kernel overwrites dx, so it gets a scratch buffer unless x has no gradient yet.
-      const dx = new Float32Array(x.size);
+      // The kernel overwrites dx: write straight into x's gradient when it has none yet.
+      const fresh = x.requiresGrad ? x.freshGradOrNull() : null;
+      const dx = fresh ?? new Float32Array(x.size);
       const dGamma = gamma.requiresGrad ? gamma.gradBuffer() : new Float32Array(cols);
       const dBeta = beta.requiresGrad ? beta.gradBuffer() : new Float32Array(cols);
       k.layerNormBackward(g, x.data, gamma.data, mean, rstd, rows, cols, dx, dGamma, dBeta);
-      if (x.requiresGrad) {
-        const gx = x.gradBuffer();
-        for (let i = 0; i < gx.length; i++) gx[i] = gx[i]! + dx[i]!;
-      }
+      if (x.requiresGrad && !fresh) x.accumulateGrad(dx, true);
     });
   }
   return t;
