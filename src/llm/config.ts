@@ -52,6 +52,11 @@ export interface LlamaConfig {
   outputBias: boolean;
   bosTokenId: number | null;
   eosTokenId: number | null;
+  /**
+   * RoPE divisors stored in a GGUF `rope_freqs.weight` (Llama 3.1 files carry these instead of
+   * rope_scaling); absent for HF folders. Same values as WeightSource.ropeFreqFactors().
+   */
+  ropeFreqFactors?: Float32Array | null;
 }
 
 export type WeightDType = "F32" | "F16" | "BF16" | "Q8_0" | "Q4_0" | "Q4_K" | "Q6_K" | string;

@@ -74,7 +74,9 @@ export class GgufModel implements WeightSource {
 
   constructor(readonly file: GgufFile) {
     this.path = file.path;
-    this.config = llamaConfigFromGguf(file);
+    const config = llamaConfigFromGguf(file);
+    const factors = file.tensor("rope_freqs.weight") ? file.readTensor("rope_freqs.weight") : null;
+    this.config = factors ? { ...config, ropeFreqFactors: factors } : config;
     for (const t of file.tensors) {
       const hf = ggufToHfName(t.name);
       if (hf) this.hfToGguf.set(hf, t.name);
@@ -126,7 +128,7 @@ export class GgufModel implements WeightSource {
   }
 
   ropeFreqFactors(): Float32Array | null {
-    return this.file.tensor("rope_freqs.weight") ? this.file.readTensor("rope_freqs.weight") : null;
+    return this.config.ropeFreqFactors ?? null;
   }
 
   close(): void {
