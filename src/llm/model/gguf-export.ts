@@ -4,9 +4,9 @@
  * ("tokenizer.ggml.*") is the caller's: copy it from the base GGUF or build one (synthetic.ts).
  */
 
+import { hfToGgufName, permuteRows } from "../config.js";
 import { GgmlType, type GgufValue } from "../gguf/types.js";
 import { type GgufTensorToWrite, gguf, writeGguf } from "../gguf/writer.js";
-import { ggufPermutesQK, ggufTensorName, permuteQKRows } from "./gguf-names.js";
 import type { LlamaForCausalLM } from "./llama.js";
 
 export interface LlamaGgufExportOptions {
@@ -19,12 +19,17 @@ export interface LlamaGgufExportOptions {
   mergeLora?: boolean;
 }
 
+/** llama.cpp has no "mistral" architecture: convert_hf_to_gguf.py writes Mistral as "llama". */
+function ggufArchitecture(model: LlamaForCausalLM): "llama" | "qwen2" {
+  return model.config.architecture === "qwen2" ? "qwen2" : "llama";
+}
+
 export function llamaGgufMetadata(
   model: LlamaForCausalLM,
   options: LlamaGgufExportOptions,
 ): Map<string, GgufValue> {
   const c = model.config;
-  const a = c.architecture;
+  const a = ggufArchitecture(model);
   const meta = new Map<string, GgufValue>([
     ["general.architecture", gguf.str(a)],
     ["general.name", gguf.str(options.name ?? "llamarec")],
@@ -42,6 +47,8 @@ export function llamaGgufMetadata(
     [`${a}.rope.freq_base`, gguf.f32(c.ropeTheta)],
     [`${a}.rope.dimension_count`, gguf.u32(c.headDim)],
   ]);
+  if (c.ropeScaling && c.ropeScaling.type !== "linear" && c.ropeScaling.type !== "llama3")
+    throw new Error(`cannot export rope_scaling type ${c.ropeScaling.type} to GGUF`);
   if (c.ropeScaling?.type === "linear") {
     meta.set(`${a}.rope.scaling.type`, gguf.str("linear"));
     meta.set(`${a}.rope.scaling.factor`, gguf.f32(c.ropeScaling.factor));
@@ -56,7 +63,7 @@ export function llamaGgufTensors(
   options: LlamaGgufExportOptions,
 ): GgufTensorToWrite[] {
   const c = model.config;
-  const permute = ggufPermutesQK(c.architecture);
+  const permute = ggufArchitecture(model) === "llama";
   const matrixType = options.type ?? GgmlType.F32;
   const merged = new Map<string, Float32Array>();
   if (options.mergeLora && model.loraAttachment) {
@@ -71,23 +78,23 @@ export function llamaGgufTensors(
     const factors = new Float32Array(half);
     for (let i = 0; i < half; i++) factors[i] = c.ropeTheta ** (-(2 * i) / c.headDim) / inv[i]!;
     tensors.push({ name: "rope_freqs.weight", dims: [half], type: GgmlType.F32, data: factors });
-  } else if (c.ropeFreqFactors) {
+  } else if (model.ropeFreqFactors) {
     tensors.push({
       name: "rope_freqs.weight",
       dims: [c.headDim / 2],
       type: GgmlType.F32,
-      data: c.ropeFreqFactors,
+      data: model.ropeFreqFactors,
     });
   }
   for (const [name, p] of model.namedParameters()) {
-    const gname = ggufTensorName(name);
+    const gname = hfToGgufName(name);
     if (!gname) throw new Error(`no GGUF name for parameter ${name}`);
     let data = p.data;
     const delta = merged.get(name);
     if (delta) data = data.map((w, i) => w + delta[i]!);
     if (permute && /\.attn_[qk]\.(weight|bias)$/.test(gname)) {
       const heads = gname.includes(".attn_q.") ? c.numHeads : c.numKvHeads;
-      data = permuteQKRows(data, heads, p.rank === 2 ? p.shape[1]! : 1, "hf-to-gguf");
+      data = permuteRows(data, heads, p.rank === 2 ? p.shape[1]! : 1);
     }
     tensors.push({
       name: gname,

@@ -18,12 +18,13 @@ import { slice } from "../../tensor/ops/shape.js";
 import type { Rng } from "../../tensor/rng.js";
 import { noGrad } from "../../tensor/tape.js";
 import { Parameter, type Tensor } from "../../tensor/tensor.js";
+import { InputError } from "../../util/errors.js";
+import { type LlamaConfig, ropeInverseFrequencies, validateConfig, type WeightSource } from "../config.js";
 import { LoraAdapter } from "../lora/adapter.js";
 import { type LoraConfig, loraScaling, validateLoraConfig } from "../lora/config.js";
 import { causalAttention } from "./ops/attention.js";
-import { RopeTable, ropeInverseFrequencies, rotary } from "./ops/rotary.js";
+import { RopeTable, rotary } from "./ops/rotary.js";
 import { swiglu } from "./ops/swiglu.js";
-import { type LlamaConfig, validateLlamaConfig } from "./types.js";
 
 /** A bias-optional linear layer whose weight is usually frozen and which may carry a LoRA adapter. */
 export class Projection extends Module {
@@ -84,7 +85,7 @@ class Attention extends Module {
     this.q_proj = this.registerModule("q_proj", new Projection(c.hiddenSize, qw, c.attentionBias));
     this.k_proj = this.registerModule("k_proj", new Projection(c.hiddenSize, kvw, c.attentionBias));
     this.v_proj = this.registerModule("v_proj", new Projection(c.hiddenSize, kvw, c.attentionBias));
-    this.o_proj = this.registerModule("o_proj", new Projection(qw, c.hiddenSize, false));
+    this.o_proj = this.registerModule("o_proj", new Projection(qw, c.hiddenSize, c.outputBias));
   }
 
   /** x [T, d] normed input; with lastOnly, returns only the last position's output [1, d]. */
@@ -192,9 +193,13 @@ export class LlamaForCausalLM extends Module {
   readonly rope: RopeTable;
   private lora: LoraAttachment | null = null;
 
-  constructor(readonly config: LlamaConfig) {
+  /** `ropeFreqFactors`: a GGUF rope_freqs tensor (WeightSource.ropeFreqFactors()), replacing ropeScaling. */
+  constructor(
+    readonly config: LlamaConfig,
+    readonly ropeFreqFactors: Float32Array | null = null,
+  ) {
     super();
-    validateLlamaConfig(config);
+    validateConfig(config, "model config");
     this.model = this.registerModule("model", new Backbone(config));
     this.lmHead = config.tieWordEmbeddings
       ? null
@@ -202,21 +207,23 @@ export class LlamaForCausalLM extends Module {
           "lm_head.weight",
           Parameter.zerosNamed("lm_head.weight", [config.vocabSize, config.hiddenSize]),
         );
-    this.rope = new RopeTable(
-      ropeInverseFrequencies(config.headDim, config.ropeTheta, config.ropeScaling, config.ropeFreqFactors),
-    );
+    this.rope = new RopeTable(ropeInverseFrequencies(config, ropeFreqFactors));
     this.setBaseTrainable(false);
     this.eval();
   }
 
-  /** A model with weights copied from an HF-named state dict (every weight required, shapes checked). */
-  static fromStateDict(
-    config: LlamaConfig,
-    state: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>,
-    source = "weights",
-  ): LlamaForCausalLM {
-    const m = new LlamaForCausalLM(config);
-    m.loadStateDict(state, source);
+  /** A model with every weight read (as float32) from a GGUF or HF WeightSource; shapes are checked. */
+  static fromWeights(src: WeightSource): LlamaForCausalLM {
+    const m = new LlamaForCausalLM(src.config, src.ropeFreqFactors());
+    for (const [name, p] of m.namedParameters()) {
+      if (!src.has(name)) throw new InputError(`${src.path}: missing weight ${name}`);
+      const shape = src.shape(name);
+      if (shape.length !== p.rank || shape.some((d, i) => d !== p.shape[i]))
+        throw new InputError(
+          `${src.path}: weight ${name} has shape [${shape}], the config implies [${p.shape}]`,
+        );
+      p.data.set(src.get(name));
+    }
     return m;
   }
 

@@ -1,13 +1,14 @@
 /**
- * Small random Llama models for tests and benchmarks: seeded weights, and a SentencePiece-style vocabulary
- * llama.cpp accepts (control tokens, the 256 byte tokens, the letters and filler pieces).
+ * Small random models of any supported shape (qwen2 biases, tied heads, rope scaling — which
+ * src/llm/tiny.ts does not write) for tests and benchmarks, and a minimal SentencePiece-style vocabulary
+ * llama.cpp accepts for any vocabulary size (control tokens, the 256 byte tokens, letters, filler pieces).
  */
 
 import { Rng } from "../../tensor/rng.js";
+import type { LlamaConfig } from "../config.js";
 import { type GgufValue, GgufValueType } from "../gguf/types.js";
 import { gguf } from "../gguf/writer.js";
 import { LlamaForCausalLM } from "./llama.js";
-import type { LlamaConfig } from "./types.js";
 
 export function tinyLlamaConfig(overrides: Partial<LlamaConfig> = {}): LlamaConfig {
   return {
@@ -22,10 +23,12 @@ export function tinyLlamaConfig(overrides: Partial<LlamaConfig> = {}): LlamaConf
     rmsNormEps: 1e-5,
     ropeTheta: 10000,
     ropeScaling: null,
-    ropeFreqFactors: null,
     tieWordEmbeddings: false,
     attentionBias: false,
+    outputBias: false,
     maxPositionEmbeddings: 2048,
+    bosTokenId: 1,
+    eosTokenId: 2,
     ...overrides,
   };
 }

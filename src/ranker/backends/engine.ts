@@ -3,12 +3,13 @@
  * log-probabilities over the full vocabulary at the letters, the same quantity the llama.cpp backend
  * returns, so the two are directly comparable.
  */
-import { loadLlamaFromGguf } from "../../llm/model/gguf-load.js";
+
 import type { LlamaForCausalLM } from "../../llm/model/llama.js";
+import { loadLlama } from "../../llm/model/load.js";
 import type { PromptIds, RankerBackend } from "../backend.js";
 
 export interface EngineBackendOptions {
-  /** GGUF model (any type our reader dequantises; computed in float32). */
+  /** GGUF file or HF folder (any weight type the loaders decode; computed in float32). */
   modelPath: string;
   /** Optional adapter: a PEFT folder (adapter_config.json + adapter_model.safetensors) or a GGUF LoRA. */
   loraPath?: string;
@@ -23,7 +24,7 @@ export class EngineBackend implements RankerBackend {
   }
 
   static async open(options: EngineBackendOptions): Promise<EngineBackend> {
-    const model = loadLlamaFromGguf(options.modelPath);
+    const model = loadLlama(options.modelPath);
     if (options.loraPath) {
       const { attachLoraFromPath } = await import("../../llm/lora/load.js");
       attachLoraFromPath(model, options.loraPath);

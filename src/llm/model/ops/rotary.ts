@@ -1,49 +1,12 @@
 /**
  * Rotary position embedding in the HF "rotate half" layout: within each head the pair (x[i], x[i + d/2])
  * is rotated by pos·invFreq[i]. GGUF llama files store Q/K rows permuted for llama.cpp's interleaved
- * layout; gguf-load.ts undoes that, so the model only ever sees this layout.
+ * layout; the GGUF loader (src/llm/gguf/model.ts) undoes that, so the model only ever sees this layout.
+ * Inverse frequencies come from src/llm/config.ts ropeInverseFrequencies (rope_scaling, rope_freqs).
  */
 
 import { needsGrad, record } from "../../../tensor/tape.js";
 import { Tensor } from "../../../tensor/tensor.js";
-import type { RopeScaling } from "../types.js";
-
-/**
- * invFreq[i] = theta^(−2i/d), rescaled as HF's rope_scaling ("linear", "llama3") and divided by GGUF
- * rope_freqs factors. Float64 so positions of a few thousand keep their angle to ~1e-12.
- */
-export function ropeInverseFrequencies(
-  headDim: number,
-  theta: number,
-  scaling: RopeScaling | null = null,
-  freqFactors: ArrayLike<number> | null = null,
-): Float64Array {
-  const half = headDim / 2;
-  const inv = new Float64Array(half);
-  for (let i = 0; i < half; i++) inv[i] = theta ** (-(2 * i) / headDim);
-  if (scaling?.type === "linear") {
-    for (let i = 0; i < half; i++) inv[i] = inv[i]! / scaling.factor;
-  } else if (scaling?.type === "llama3") {
-    // transformers' _compute_llama3_parameters: long wavelengths slowed by `factor`, short kept, a linear
-    // blend in between.
-    const { factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings: old } = scaling;
-    const lowWavelen = old / lowFreqFactor;
-    const highWavelen = old / highFreqFactor;
-    for (let i = 0; i < half; i++) {
-      const f = inv[i]!;
-      const wavelen = (2 * Math.PI) / f;
-      if (wavelen < highWavelen) continue;
-      if (wavelen > lowWavelen) {
-        inv[i] = f / factor;
-        continue;
-      }
-      const smooth = (old / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
-      inv[i] = (1 - smooth) * (f / factor) + smooth * f;
-    }
-  }
-  if (freqFactors) for (let i = 0; i < half; i++) inv[i] = inv[i]! / freqFactors[i]!;
-  return inv;
-}
 
 /** cos/sin of pos·invFreq for positions [0, length), grown on demand and shared by all layers. */
 export class RopeTable {
@@ -52,7 +15,7 @@ export class RopeTable {
   private length = 0;
   readonly half: number;
 
-  constructor(readonly invFreq: Float64Array) {
+  constructor(readonly invFreq: ArrayLike<number>) {
     this.half = invFreq.length;
   }
 
@@ -65,6 +28,7 @@ export class RopeTable {
       const sin = new Float32Array(len * half);
       for (let p = 0; p < len; p++) {
         for (let i = 0; i < half; i++) {
+          // Angle in float64 from the float32 frequency: exact up to the final rounding.
           const a = p * this.invFreq[i]!;
           cos[p * half + i] = Math.cos(a);
           sin[p * half + i] = Math.sin(a);
