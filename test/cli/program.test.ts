@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { plannedCommand } from "../../src/cli/commands/stubs.js";
 import { parseIntArg } from "../../src/cli/options.js";
 import { EXIT_INPUT, EXIT_OK, EXIT_UNEXPECTED } from "../../src/cli/program.js";
 import type { CommandSpec } from "../../src/cli/registry.js";
@@ -126,8 +127,10 @@ describe("llamarec CLI framework", () => {
   });
 
   it("labels planned commands clearly", async () => {
-    const r = await run(["serve"]);
+    const planned = plannedCommand(["test", "later"], "a future stage");
+    const r = await run(["test", "later", "--anything"], [planned]);
     expect(r.code).toBe(EXIT_INPUT);
-    expect(r.err).toContain("`llamarec serve` is not implemented");
+    expect(r.err).toBe("error: `llamarec test later` is not implemented in this version yet\n");
+    expect((await run(["test", "--help"], [planned])).out).toContain("a future stage (not available yet)");
   });
 });

@@ -2,8 +2,10 @@
 import type { CommandSpec, GroupSpec } from "../registry.js";
 import { dataPrepareCommand } from "./data-prepare.js";
 import { dataStatsCommand } from "./data-stats.js";
+import { evalRunCommand } from "./eval-run.js";
 import { metricsCommand } from "./metrics.js";
 import { plannedCommand } from "./stubs.js";
+import { trainRetrieverCommand } from "./train-retriever.js";
 
 export const GROUPS: readonly GroupSpec[] = [
   { name: "data", summary: "inspect and prepare datasets" },
@@ -15,8 +17,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   dataStatsCommand,
   dataPrepareCommand,
   metricsCommand,
-  plannedCommand(["train", "retriever"], "train an LRURec retriever and write its candidates"),
-  plannedCommand(["eval"], "recompute metrics of a run from its per-user results", "<run>"),
+  trainRetrieverCommand,
+  evalRunCommand,
   plannedCommand(["train", "ranker"], "fine-tune the Llama ranker (LoRA) on retrieved candidates"),
   plannedCommand(["rank"], "rank a user's candidates with the Llama ranker"),
   plannedCommand(["model", "info"], "show a GGUF / checkpoint's architecture and size", "<file>"),
