@@ -2,13 +2,16 @@
  * The final evaluation of a trained retriever — shared by the trainer's last step and `evaluateRun`, so
  * the numbers in metrics.json and a later re-evaluation come from the same code on the same saved weights.
  */
+import { join } from "node:path";
 import type { Dataset } from "../data/dataset.js";
 import type { Metrics } from "../eval/metrics.js";
 import { checkDatasetMatches, readJsonFile, readRunConfig, runPaths } from "../pipeline/run-folder.js";
 import { InputError } from "../util/errors.js";
 import { type CandidateRecord, candidateRecords, labelCoverage } from "./candidates.js";
+import { CHECKPOINT_FILE, loadCheckpoint } from "./checkpoint.js";
 import { evaluateSplit, splitMetrics } from "./evaluate.js";
-import { loadModel } from "./model-file.js";
+import { loadModel, restoreWeights } from "./model-file.js";
+import { createRetriever } from "./registry.js";
 import type { TrainerConfig } from "./train-config.js";
 import type { SequentialRetriever } from "./types.js";
 
@@ -75,9 +78,13 @@ export function evaluationPolicy(cfg: TrainerConfig): Record<string, string> {
 
 export interface EvaluateRunResult {
   runDir: string;
+  /** "model": the finished run's model.safetensors; "checkpoint": the best weights so far of its checkpoint. */
+  source: "model" | "checkpoint";
+  /** Iteration of the evaluated weights, when known (checkpoint: the best validation's iteration). */
+  iteration: number | null;
   val: SplitMetrics;
   test: SplitMetrics;
-  /** metrics.json as written by training, when present. */
+  /** metrics.json as written by training, when present (model source only). */
   recorded: { val: SplitMetrics; test: SplitMetrics } | null;
   /** True when every recorded metric equals the recomputed one exactly. */
   matchesRecorded: boolean | null;
@@ -86,14 +93,38 @@ export interface EvaluateRunResult {
 /**
  * Reloads a run's trained retriever and recomputes validation and test metrics. `dataset` must be the
  * split the run was trained on (checked by fingerprint); the CLI loads it from config.json's dataset entry.
+ * With `checkpoint`, evaluates the best weights so far of a running or killed run instead.
  */
-export async function evaluateRun(runDir: string, dataset: Dataset): Promise<EvaluateRunResult> {
+export async function evaluateRun(
+  runDir: string,
+  dataset: Dataset,
+  options: { checkpoint?: boolean } = {},
+): Promise<EvaluateRunResult> {
   const paths = runPaths(runDir);
   const config = await readRunConfig(runDir);
   checkDatasetMatches(config.dataset, dataset, runDir);
   if (!config.retriever)
     throw new InputError(`${paths.config}: no "retriever" section (was a retriever trained?)`);
   const cfg = config.retriever.training as unknown as TrainerConfig;
+  if (options.checkpoint) {
+    const ckptPath = join(paths.checkpointDir, CHECKPOINT_FILE);
+    const ckpt = loadCheckpoint(ckptPath);
+    const model = createRetriever(config.retriever.model, {
+      ...config.retriever.modelOptions,
+      numItems: dataset.numItems,
+    });
+    restoreWeights(model.parameters(), ckpt.best, `${ckptPath} (best weights)`);
+    const evaluation = evaluateRetriever(model, dataset, { ...cfg, candidateCount: 0 });
+    return {
+      runDir: paths.root,
+      source: "checkpoint",
+      iteration: ckpt.state.bestIteration,
+      val: evaluation.val,
+      test: evaluation.test,
+      recorded: null,
+      matchesRecorded: null,
+    };
+  }
   const model = await loadModel(paths.model, paths.modelJson);
   const evaluation = evaluateRetriever(model, dataset, { ...cfg, candidateCount: 0 });
   let recorded: EvaluateRunResult["recorded"] = null;
@@ -107,6 +138,8 @@ export async function evaluateRun(runDir: string, dataset: Dataset): Promise<Eva
   }
   return {
     runDir: paths.root,
+    source: "model",
+    iteration: null,
     val: evaluation.val,
     test: evaluation.test,
     recorded,

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runPaths } from "../../src/pipeline/run-folder.js";
 import { CHECKPOINT_FILE, loadCheckpoint } from "../../src/retrievers/checkpoint.js";
+import { evaluateRun } from "../../src/retrievers/run-evaluation.js";
 import { trainRetriever } from "../../src/retrievers/trainer.js";
 import { setLogLevel } from "../../src/util/log.js";
 import { skewedDataset } from "./fixtures.js";
@@ -76,6 +77,15 @@ describe("checkpoint and resume", () => {
     // The checkpoint is the validation before the crash; the log still has lines past it.
     expect(loadCheckpoint(checkpointPath(runDir)).state.iteration).toBe(130);
     expect(readFileSync(runPaths(runDir).trainLog, "utf8")).toContain('"iteration":135');
+    // The unfinished run can be evaluated from its checkpoint's best weights.
+    const partial = await evaluateRun(runDir, dataset, { checkpoint: true });
+    const state = loadCheckpoint(checkpointPath(runDir)).state;
+    expect(partial).toMatchObject({
+      source: "checkpoint",
+      iteration: state.bestIteration,
+      matchesRecorded: null,
+    });
+    expect(partial.val.metrics["Recall@10"]).toBe(state.bestValue);
     await trainRetriever({ dataset, model: "pop", training, runDir, resume: true });
     expect(outputs(runDir)).toEqual(reference);
   });

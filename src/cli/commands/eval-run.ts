@@ -15,16 +15,21 @@ export const evalRunCommand: CommandSpec = {
     cmd
       .argument("<run>", "run folder name (under --runs-dir) or path")
       .option("--runs-dir <folder>", "where run folders are (default runs)", "runs")
+      .option("--checkpoint", "evaluate the best weights so far of a running or killed run")
       .option("--json", "print the metrics as JSON");
   },
   async run(ctx) {
     const runDir = resolveRunDir(ctx.args[0]!, ctx.opts.runsDir as string);
     const { dataset } = await loadRunDataset(runDir);
-    const result = await evaluateRun(runDir, dataset);
+    const result = await evaluateRun(runDir, dataset, { checkpoint: ctx.opts.checkpoint === true });
     if (ctx.opts.json) {
       ctx.out.write(`${JSON.stringify(result, null, 2)}\n`);
     } else {
-      const lines = [`run: ${result.runDir}`];
+      const lines = [
+        result.source === "checkpoint"
+          ? `run: ${result.runDir} (checkpoint: best weights so far, iteration ${result.iteration})`
+          : `run: ${result.runDir}`,
+      ];
       for (const split of ["val", "test"] as const) {
         const s = result[split];
         const cells = Object.entries(s.metrics)
@@ -33,11 +38,13 @@ export const evalRunCommand: CommandSpec = {
         lines.push(`${split} (${s.users} users): ${cells.join("  ")}`);
       }
       lines.push(
-        result.matchesRecorded === null
-          ? "no metrics.json to compare with"
-          : result.matchesRecorded
-            ? "identical to metrics.json"
-            : "DIFFERENT from metrics.json",
+        result.source === "checkpoint"
+          ? "training not finished: metrics.json is written when it ends"
+          : result.matchesRecorded === null
+            ? "no metrics.json to compare with"
+            : result.matchesRecorded
+              ? "identical to metrics.json"
+              : "DIFFERENT from metrics.json",
       );
       ctx.out.write(`${lines.join("\n")}\n`);
     }
