@@ -4,6 +4,7 @@ import { dataPrepareCommand } from "./data-prepare.js";
 import { dataStatsCommand } from "./data-stats.js";
 import { evalRunCommand } from "./eval-run.js";
 import { metricsCommand } from "./metrics.js";
+import { modelInfoCommand } from "./model-info.js";
 import { plannedCommand } from "./stubs.js";
 import { trainRetrieverCommand } from "./train-retriever.js";
 
@@ -21,7 +22,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   evalRunCommand,
   plannedCommand(["train", "ranker"], "fine-tune the Llama ranker (LoRA) on retrieved candidates"),
   plannedCommand(["rank"], "rank a user's candidates with the Llama ranker"),
-  plannedCommand(["model", "info"], "show a GGUF / checkpoint's architecture and size", "<file>"),
+  modelInfoCommand,
   plannedCommand(["serve"], "HTTP recommendation server"),
   plannedCommand(["run"], "the whole pipeline: data, retriever, candidates, ranker, report"),
 ];
