@@ -40,5 +40,5 @@ export {
   saveSafetensors,
 } from "./safetensors.js";
 export { erf, erfinv } from "./special.js";
-export { backward, clearTape, isGradEnabled, noGrad } from "./tape.js";
+export { backward, clearTape, isGradEnabled, needsGrad, noGrad, record, tapeLength } from "./tape.js";
 export { Parameter, type Shape, sizeOf, Tensor } from "./tensor.js";

@@ -48,14 +48,17 @@ export class Rng {
    * element; the stream consumed is exactly one nextUint32 per element.
    */
   applyDropout(src: Float32Array, dst: Float32Array, p: number, accumulate: boolean): void {
-    let s0 = this.s0;
-    let s1 = this.s1;
-    let s2 = this.s2;
-    let s3 = this.s3;
-    const threshold = p * 4294967296;
+    let s0 = this.s0 | 0;
+    let s1 = this.s1 | 0;
+    let s2 = this.s2 | 0;
+    let s3 = this.s3 | 0;
+    // Compare as signed int32 (x ^ 2³¹ maps unsigned order onto signed order) to stay in small integers.
+    const threshold = Math.ceil(p * 4294967296) - 2147483648;
     const scale = 1 / (1 - p);
-    for (let i = 0; i < src.length; i++) {
-      const r = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
+    const n = src.length;
+    for (let i = 0; i < n; i++) {
+      const m = Math.imul(s1, 5);
+      const r = Math.imul((m << 7) | (m >>> 25), 9) ^ -2147483648;
       const t = s1 << 9;
       s2 ^= s0;
       s3 ^= s1;
@@ -64,7 +67,8 @@ export class Rng {
       s2 ^= t;
       s3 = (s3 << 11) | (s3 >>> 21);
       const v = r >= threshold ? src[i]! * scale : 0;
-      dst[i] = accumulate ? dst[i]! + v : v;
+      if (accumulate) dst[i] = dst[i]! + v;
+      else dst[i] = v;
     }
     this.s0 = s0;
     this.s1 = s1;

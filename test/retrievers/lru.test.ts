@@ -275,6 +275,18 @@ describe("LRURec", () => {
     expect([...c.w]).not.toEqual([...a.w]);
   });
 
+  it("resumes dropout streams exactly from randomState()", () => {
+    const a = createLru({ numItems: NUM_ITEMS, hiddenDim: D, dropout: 0.3, seed: 5 });
+    const b = createLru({ numItems: NUM_ITEMS, hiddenDim: D, dropout: 0.3, seed: 6 });
+    a.setTraining(true);
+    b.setTraining(true);
+    a.lossAndBackward(tinyBatch());
+    b.loadStateDict(a.stateDict());
+    b.setRandomState(a.getRandomState());
+    expect(b.getRandomState()).toHaveLength(4 * (1 + 2 * 2));
+    expect(b.lossAndBackward(tinyBatch())).toBe(a.lossAndBackward(tinyBatch()));
+  });
+
   it("scoreNext restores training mode and does not touch gradients", () => {
     const m = createLru({ numItems: NUM_ITEMS, hiddenDim: D, dropout: 0.5, seed: 1 });
     m.setTraining(true);

@@ -33,6 +33,20 @@ describe("Module", () => {
     expect(m.parameters()[0]!.name).toBe("fc.weight");
   });
 
+  it("listing a submodule's parameters does not rename them", () => {
+    class Outer extends Module {
+      readonly inner = this.registerModule("inner", new Block());
+      adopt(m: Module): void {
+        this.registerModule("again", m);
+      }
+    }
+    const o = new Outer();
+    expect(o.parameters()[0]!.name).toBe("inner.fc.weight");
+    expect(o.inner.namedParameters()[0]![0]).toBe("fc.weight");
+    expect(o.inner.parameters()[0]!.name).toBe("inner.fc.weight");
+    expect(() => new Outer().adopt(o.inner)).toThrow(/already belongs/);
+  });
+
   it("train/eval reaches submodules; eval dropout is the identity", () => {
     const m = new Block();
     m.fc.weight.data.set([1, 0, 0, 0, 1, 0]);

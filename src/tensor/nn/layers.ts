@@ -68,6 +68,10 @@ export class Dropout extends Module {
     if (!(p >= 0 && p < 1)) throw new RangeError(`dropout probability must be in [0, 1), got ${p}`);
   }
 
+  protected override ownRng(): Rng {
+    return this.rng;
+  }
+
   forward(x: Tensor): Tensor {
     return this.training ? dropout(x, this.p, this.rng) : x;
   }

@@ -1,3 +1,4 @@
+import type { Rng } from "../rng.js";
 import type { Parameter } from "../tensor.js";
 
 /**
@@ -9,6 +10,7 @@ export class Module {
   private readonly ownParams = new Map<string, Parameter>();
   private readonly children = new Map<string, Module>();
   private isTraining = true;
+  private hasParent = false;
 
   protected registerParameter(name: string, p: Parameter): Parameter {
     if (this.ownParams.has(name) || this.children.has(name)) throw new RangeError(`duplicate member ${name}`);
@@ -18,19 +20,27 @@ export class Module {
 
   protected registerModule<M extends Module>(name: string, m: M): M {
     if (this.ownParams.has(name) || this.children.has(name)) throw new RangeError(`duplicate member ${name}`);
+    if (m.hasParent) throw new RangeError(`module ${name} already belongs to another module`);
+    m.hasParent = true;
     this.children.set(name, m);
     return m;
   }
 
-  /** Every parameter with its full dotted name (also written to Parameter.name). */
+  /**
+   * Every parameter with its dotted path below this module. Called on the root module (one without a
+   * parent) it also writes the path to Parameter.name, so names are the root's checkpoint keys and
+   * listing a submodule never renames anything.
+   */
   namedParameters(prefix = ""): Array<[string, Parameter]> {
     const out: Array<[string, Parameter]> = [];
-    for (const [n, p] of this.ownParams) {
-      p.name = prefix + n;
-      out.push([p.name, p]);
-    }
-    for (const [n, m] of this.children) out.push(...m.namedParameters(`${prefix}${n}.`));
+    this.collectParameters(prefix, out);
+    if (!this.hasParent) for (const [n, p] of out) p.name = n;
     return out;
+  }
+
+  private collectParameters(prefix: string, out: Array<[string, Parameter]>): void {
+    for (const [n, p] of this.ownParams) out.push([prefix + n, p]);
+    for (const [n, m] of this.children) m.collectParameters(`${prefix}${n}.`, out);
   }
 
   parameters(): Parameter[] {
@@ -52,6 +62,38 @@ export class Module {
 
   eval(): this {
     return this.train(false);
+  }
+
+  /** The random stream this module itself draws from (dropout), if any. */
+  protected ownRng(): Rng | null {
+    return null;
+  }
+
+  private rngs(): Rng[] {
+    return this.modules().flatMap((m) => {
+      const r = m.ownRng();
+      return r ? [r] : [];
+    });
+  }
+
+  /**
+   * The states of every random stream in the tree (module order), concatenated 4 words each: checkpoint
+   * it so a resumed run draws the same dropout masks (the SequentialRetriever getRandomState contract).
+   */
+  getRandomState(): number[] {
+    return this.rngs().flatMap((r) => r.getState());
+  }
+
+  setRandomState(state: readonly number[]): void {
+    const rngs = this.rngs();
+    if (state.length !== 4 * rngs.length) {
+      throw new RangeError(
+        `random state has ${state.length} words, the model's ${rngs.length} streams need ${4 * rngs.length}`,
+      );
+    }
+    rngs.forEach((r, i) => {
+      r.setState(state.slice(4 * i, 4 * i + 4));
+    });
   }
 
   /** Sets every gradient to null (the next backward allocates fresh zeros). */
