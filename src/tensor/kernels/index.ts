@@ -4,10 +4,11 @@ import { createWasmKernels, wasmSimdSupported } from "./wasm.js";
 
 export type { Kernels } from "./api.js";
 export { referenceKernels } from "./reference.js";
-export { createWasmKernels, type WasmKernelOptions, type WasmKernels } from "./wasm.js";
+export { createWasmKernels, type WasmKernelOptions, type WasmKernels, type WasmVariant } from "./wasm.js";
 
 // The active backend, chosen on first use: wasm (SIMD, 1–2 threads) unless LLAMAREC_KERNELS=reference.
-// LLAMAREC_THREADS=1|2 overrides the thread count (default min(2, available cores)).
+// LLAMAREC_THREADS=1|2 overrides the thread count (default min(2, available cores));
+// LLAMAREC_WASM_SIMD=simd|relaxed picks the instruction set (default: relaxed when the runtime supports it).
 let active: Kernels | undefined;
 
 function parseThreads(raw: string | undefined): number | undefined {
@@ -22,13 +23,17 @@ export function kernelsFromEnv(env: NodeJS.ProcessEnv = process.env): Kernels {
   if (choice === "reference") return referenceKernels;
   if (choice !== "wasm") throw new Error(`LLAMAREC_KERNELS must be "reference" or "wasm", got "${choice}"`);
   const threads = parseThreads(env.LLAMAREC_THREADS);
+  const variant = env.LLAMAREC_WASM_SIMD || undefined;
+  if (variant !== undefined && variant !== "simd" && variant !== "relaxed") {
+    throw new Error(`LLAMAREC_WASM_SIMD must be "simd" or "relaxed", got "${variant}"`);
+  }
   if (!wasmSimdSupported()) {
     console.warn(
       "llamarec: WebAssembly SIMD is unavailable here; falling back to the slow reference kernels",
     );
     return referenceKernels;
   }
-  return createWasmKernels({ threads });
+  return createWasmKernels({ threads, variant });
 }
 
 export function kernels(): Kernels {

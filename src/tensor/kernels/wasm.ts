@@ -1,7 +1,8 @@
 import { availableParallelism } from "node:os";
+import { setFlagsFromString } from "node:v8";
 import type { Kernels } from "./api.js";
 import { type WasmMemory, type WasmModule, WebAssemblyApi } from "./wasm-api.js";
-import { KERNELS_WASM_BASE64 } from "./wasm-bytes.generated.js";
+import { KERNELS_RELAXED_WASM_BASE64, KERNELS_SIMD_WASM_BASE64 } from "./wasm-bytes.generated.js";
 import { KernelThread } from "./wasm-thread.js";
 
 // The `wasm` backend: AssemblyScript SIMD kernels (assembly/kernels.ts) over one shared WebAssembly.Memory,
@@ -26,7 +27,12 @@ const EXPORTS = [
 type Fn = (...args: number[]) => number;
 type Exports = Record<(typeof EXPORTS)[number] | "gemmWorkBytes" | "ceWorkBytes", Fn>;
 
+/** "simd": baseline WebAssembly SIMD; "relaxed": plus fused multiply-add (relaxed SIMD), about 2× on GEMM. */
+export type WasmVariant = "simd" | "relaxed";
+
 export interface WasmKernelOptions {
+  /** Default: "relaxed" when this runtime can run it, else "simd". */
+  variant?: WasmVariant;
   /** 1 or 2 threads; default min(2, os.availableParallelism()). */
   threads?: number;
   /** Work sizes from which a call is split across the two threads (tests lower them to exercise the split). */
@@ -38,27 +44,50 @@ export interface WasmKernelOptions {
 
 export interface WasmKernels extends Kernels {
   readonly threads: number;
+  readonly variant: WasmVariant;
   /** Current size of the wasm heap (it keeps its high-water mark; calls reuse it). */
   memoryBytes(): number;
   /** Stops the helper thread (it is unref'd, so this is optional). */
   dispose(): void;
 }
 
-let compiled: WasmModule | undefined;
+const BYTES: Record<WasmVariant, string> = {
+  simd: KERNELS_SIMD_WASM_BASE64,
+  relaxed: KERNELS_RELAXED_WASM_BASE64,
+};
+const compiled: Partial<Record<WasmVariant, WasmModule>> = {};
 
-function wasmModule(): WasmModule {
+function wasmModule(variant: WasmVariant): WasmModule {
   // Synchronous compile: the module is a few KB, so callers need no async init.
-  compiled ??= new WebAssemblyApi.Module(Buffer.from(KERNELS_WASM_BASE64, "base64"));
-  return compiled;
+  compiled[variant] ??= new WebAssemblyApi.Module(Buffer.from(BYTES[variant], "base64"));
+  return compiled[variant];
+}
+
+function validates(variant: WasmVariant): boolean {
+  try {
+    return WebAssemblyApi.validate(Buffer.from(BYTES[variant], "base64"));
+  } catch {
+    return false;
+  }
 }
 
 /** True when this runtime validates a module using v128 (WebAssembly SIMD). */
 export function wasmSimdSupported(): boolean {
+  return validates("simd");
+}
+
+/**
+ * True when relaxed SIMD can run here. Node 22+ has it on; Node 20 has it behind a V8 flag, which is turned on
+ * at run time (V8 flags are process-wide; this one only adds opcodes, so nothing else changes behaviour).
+ */
+export function wasmRelaxedSimdSupported(): boolean {
+  if (validates("relaxed")) return true;
   try {
-    return WebAssemblyApi.validate(Buffer.from(KERNELS_WASM_BASE64, "base64"));
+    setFlagsFromString("--experimental-wasm-relaxed-simd");
   } catch {
     return false;
   }
+  return validates("relaxed");
 }
 
 const align64 = (n: number): number => Math.ceil(n / 64) * 64;
@@ -135,7 +164,11 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   if (blockRows % 4 !== 0 || blockRows <= 0)
     throw new RangeError("ceBlockRows must be a positive multiple of 4");
 
-  const module = wasmModule();
+  const variant = options.variant ?? (wasmRelaxedSimdSupported() ? "relaxed" : "simd");
+  if (variant === "relaxed" && !wasmRelaxedSimdSupported()) {
+    throw new Error("wasm kernels: relaxed SIMD is not supported by this runtime");
+  }
+  const module = wasmModule(variant);
   const memory = new WebAssemblyApi.Memory({ initial: 2, maximum: MAX_PAGES, shared: true });
   const ex = new WebAssemblyApi.Instance(module, { env: { memory } }).exports as unknown as Exports;
   const arena = new Arena(memory);
@@ -169,6 +202,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const kernels: WasmKernels = {
     name: "wasm",
     threads,
+    variant,
 
     gemm(transA, transB, M, N, K, alpha, A, B, beta, C) {
       need("gemm A", A, M * K);

@@ -6,10 +6,15 @@ import { expectClose, randomArray } from "./compare.js";
 
 // Each backend runs single-threaded and with the helper thread forced on for every call (thresholds 1), so both
 // the plain path and the split path (row/column split, dW/dBias partial reduction) are checked.
-const backends: { label: string; k: WasmKernels }[] = [
-  { label: "1 thread", k: createWasmKernels({ threads: 1 }) },
-  { label: "2 threads", k: createWasmKernels({ threads: 2, parallelMinFlops: 1, parallelMinElements: 1 }) },
-];
+// Both builds (baseline SIMD and relaxed-SIMD fused multiply-add) are tested.
+const backends: { label: string; k: WasmKernels }[] = [];
+for (const variant of ["simd", "relaxed"] as const) {
+  backends.push({ label: `${variant}, 1 thread`, k: createWasmKernels({ variant, threads: 1 }) });
+  backends.push({
+    label: `${variant}, 2 threads`,
+    k: createWasmKernels({ variant, threads: 2, parallelMinFlops: 1, parallelMinElements: 1 }),
+  });
+}
 afterAll(() => {
   for (const b of backends) b.k.dispose();
 });

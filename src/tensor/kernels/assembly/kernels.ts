@@ -17,10 +17,41 @@ export function gemmWorkBytes(): i32 {
   return (MC * KC + KC * (NC + 8) + 64) * 4;
 }
 
+// a·b + c. The relaxed-SIMD build (ASC_FEATURE_RELAXED_SIMD) emits one fused multiply-add (vfmadd on x64), twice
+// the multiply-add throughput of the baseline build's separate mul + add; the other branch is compiled out.
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
 // ---------------------------------------------------------------- packing
+
+// Stores the 4×4 transpose of rows (a, b, c, d) as four vectors at dst, dst+step, dst+2·step, dst+3·step.
+function storeTransposed(a: v128, b: v128, c: v128, d: v128, dst: usize, step: usize): void {
+  const t0 = f32x4.shuffle(a, b, 0, 4, 1, 5);
+  const t1 = f32x4.shuffle(a, b, 2, 6, 3, 7);
+  const t2 = f32x4.shuffle(c, d, 0, 4, 1, 5);
+  const t3 = f32x4.shuffle(c, d, 2, 6, 3, 7);
+  v128.store(dst, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+  v128.store(dst + step, f32x4.shuffle(t0, t2, 2, 3, 6, 7));
+  v128.store(dst + 2 * step, f32x4.shuffle(t1, t3, 0, 1, 4, 5));
+  v128.store(dst + 3 * step, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
+}
 
 // Rows [i0, i0+mc) × depth [p0, p0+kc) of op(A) (M×K) into 4-row panels: dst[(ip*kc + k)*4 + r], zero padded.
 function packA(transA: bool, A: usize, M: i32, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, dst: usize): void {
+  if (transA && (mc & 3) == 0) {
+    // A is stored K×M: read each row of A once, contiguously (prefetch-friendly), scattering 4-float pieces
+    // to the panels, which live in cache.
+    for (let k = 0; k < kc; k++) {
+      const src = A + (<usize>((p0 + k) * M + i0) << 2);
+      const d = dst + (<usize>k << 4);
+      for (let ip = 0; ip < mc; ip += 4) {
+        v128.store(d + (<usize>(ip * kc) << 2), v128.load(src + (<usize>ip << 2)));
+      }
+    }
+    return;
+  }
   for (let ip = 0; ip < mc; ip += 4) {
     const rows = min(4, mc - ip);
     const panel = dst + (<usize>(ip * kc) << 2);
@@ -33,6 +64,27 @@ function packA(transA: bool, A: usize, M: i32, K: i32, i0: i32, mc: i32, p0: i32
           v128.store(d, v128.load(src));
         } else {
           for (let r = 0; r < 4; r++) store<f32>(d + (<usize>r << 2), r < rows ? load<f32>(src + (<usize>r << 2)) : 0);
+        }
+      }
+    } else if (rows == 4) {
+      // Four row-major rows → k-major panel, 4×4 blocks at a time.
+      const s0 = A + (<usize>((i0 + ip) * K + p0) << 2);
+      const ld = <usize>K << 2;
+      const k4 = kc & ~3;
+      for (let k = 0; k < k4; k += 4) {
+        const o = <usize>k << 2;
+        storeTransposed(
+          v128.load(s0 + o),
+          v128.load(s0 + ld + o),
+          v128.load(s0 + 2 * ld + o),
+          v128.load(s0 + 3 * ld + o),
+          panel + (o << 2),
+          16,
+        );
+      }
+      for (let k = k4; k < kc; k++) {
+        for (let r = 0; r < 4; r++) {
+          store<f32>(panel + (<usize>(k * 4 + r) << 2), load<f32>(s0 + <usize>r * ld + (<usize>k << 2)));
         }
       }
     } else {
@@ -63,6 +115,23 @@ export function packB(transB: bool, B: usize, N: i32, K: i32, j0: i32, nc: i32, 
           v128.store(d, v128.load(src, 16), 16);
         } else {
           for (let c = 0; c < 8; c++) store<f32>(d + (<usize>c << 2), c < cols ? load<f32>(src + (<usize>c << 2)) : 0);
+        }
+      }
+    } else if (cols == 8) {
+      // B is stored N×K: eight rows of B → k-major panel, as two 4×4 transposes per 4 k.
+      const s0 = B + (<usize>((j0 + jp) * K + p0) << 2);
+      const ld = <usize>K << 2;
+      const k4 = kc & ~3;
+      for (let k = 0; k < k4; k += 4) {
+        const o = <usize>k << 2;
+        const d = panel + (o << 3);
+        storeTransposed(v128.load(s0 + o), v128.load(s0 + ld + o), v128.load(s0 + 2 * ld + o), v128.load(s0 + 3 * ld + o), d, 32);
+        const s4 = s0 + 4 * ld;
+        storeTransposed(v128.load(s4 + o), v128.load(s4 + ld + o), v128.load(s4 + 2 * ld + o), v128.load(s4 + 3 * ld + o), d + 16, 32);
+      }
+      for (let k = k4; k < kc; k++) {
+        for (let c = 0; c < 8; c++) {
+          store<f32>(panel + (<usize>(k * 8 + c) << 2), load<f32>(s0 + <usize>c * ld + (<usize>k << 2)));
         }
       }
     } else {
@@ -124,17 +193,17 @@ function micro(
     const b0 = v128.load(b);
     const b1 = v128.load(b, 16);
     let av = v128.load32_splat(a);
-    c00 = f32x4.add(c00, f32x4.mul(av, b0));
-    c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    c00 = madd(av, b0, c00);
+    c01 = madd(av, b1, c01);
     av = v128.load32_splat(a, 4);
-    c10 = f32x4.add(c10, f32x4.mul(av, b0));
-    c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    c10 = madd(av, b0, c10);
+    c11 = madd(av, b1, c11);
     av = v128.load32_splat(a, 8);
-    c20 = f32x4.add(c20, f32x4.mul(av, b0));
-    c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    c20 = madd(av, b0, c20);
+    c21 = madd(av, b1, c21);
     av = v128.load32_splat(a, 12);
-    c30 = f32x4.add(c30, f32x4.mul(av, b0));
-    c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    c30 = madd(av, b0, c30);
+    c31 = madd(av, b1, c31);
     a += 16;
     b += 32;
   }
@@ -225,21 +294,25 @@ export function gemm(
 // ---------------------------------------------------------------- math
 
 // exp(x) for x in roughly [-87, 88]: Cody–Waite range reduction + Cephes expf polynomial (~1 ulp).
+// n = round(x·log2 e) comes from the float "magic number" trick: adding 1.5·2²³ (+127, the exponent bias) leaves
+// n + 127 in the low mantissa bits, so 2ⁿ is those bits shifted into the exponent field. This avoids
+// nearest/trunc_sat, and pmin/pmax (plain minps/maxps) avoid the NaN fix-ups of f32x4.min/max.
 function expv(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.33654)), f32x4.splat(88.0));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.33654)), f32x4.splat(88.0));
+  const magic = f32x4.splat(12583039.0); // 1.5·2²³ + 127
+  const t = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), magic);
+  const n = f32x4.sub(t, magic);
   let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
   const z = f32x4.mul(r, r);
   let p = f32x4.splat(1.9875691500e-4);
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  p = madd(p, r, f32x4.splat(1.3981999507e-3));
+  p = madd(p, r, f32x4.splat(8.3334519073e-3));
+  p = madd(p, r, f32x4.splat(4.1665795894e-2));
+  p = madd(p, r, f32x4.splat(1.6666665459e-1));
+  p = madd(p, r, f32x4.splat(5.0000001201e-1));
   const y = f32x4.add(f32x4.add(f32x4.mul(p, z), r), f32x4.splat(1.0));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return f32x4.mul(y, scale);
+  return f32x4.mul(y, i32x4.shl(t, 23));
 }
 
 function expScalar(x: f32): f32 {
@@ -248,21 +321,21 @@ function expScalar(x: f32): f32 {
 
 // erf(x) as an odd/even rational approximation on [-4, 4] (erf is ±1 in float32 beyond); |error| < 4e-7.
 function erfv(x0: v128): v128 {
-  const x = f32x4.min(f32x4.max(x0, f32x4.splat(-4.0)), f32x4.splat(4.0));
+  const x = f32x4.pmin(f32x4.pmax(x0, f32x4.splat(-4.0)), f32x4.splat(4.0));
   const x2 = f32x4.mul(x, x);
   let p = f32x4.splat(-2.72614225801306e-10);
-  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(2.77068142495902e-8));
-  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-2.10102402082508e-6));
-  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-5.69250639462346e-5));
-  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-7.34990630326855e-4));
-  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-2.95459980854025e-3));
-  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-1.60960333262415e-2));
+  p = madd(p, x2, f32x4.splat(2.77068142495902e-8));
+  p = madd(p, x2, f32x4.splat(-2.10102402082508e-6));
+  p = madd(p, x2, f32x4.splat(-5.69250639462346e-5));
+  p = madd(p, x2, f32x4.splat(-7.34990630326855e-4));
+  p = madd(p, x2, f32x4.splat(-2.95459980854025e-3));
+  p = madd(p, x2, f32x4.splat(-1.60960333262415e-2));
   p = f32x4.mul(p, x);
   let q = f32x4.splat(-1.45660718464996e-5);
-  q = f32x4.add(f32x4.mul(q, x2), f32x4.splat(-2.13374055278905e-4));
-  q = f32x4.add(f32x4.mul(q, x2), f32x4.splat(-1.68282697438203e-3));
-  q = f32x4.add(f32x4.mul(q, x2), f32x4.splat(-7.37332916720468e-3));
-  q = f32x4.add(f32x4.mul(q, x2), f32x4.splat(-1.42647390514189e-2));
+  q = madd(q, x2, f32x4.splat(-2.13374055278905e-4));
+  q = madd(q, x2, f32x4.splat(-1.68282697438203e-3));
+  q = madd(q, x2, f32x4.splat(-7.37332916720468e-3));
+  q = madd(q, x2, f32x4.splat(-1.42647390514189e-2));
   return f32x4.div(p, q);
 }
 
@@ -449,7 +522,7 @@ function softmaxRow(
       z = f32x4.add(z, v128.load(bias + o));
       v128.store(L + o, z);
     }
-    vmax = f32x4.max(vmax, z);
+    vmax = f32x4.pmax(vmax, z);
   }
   let m = max(max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
   for (let v = V4; v < V; v++) {
@@ -485,30 +558,25 @@ function softmaxRow(
   store<f64>(stat, <f64>m - <f64>zLabel);
   store<f64>(stat, total, 8);
   if (!grads) return;
-  // g = softmax/count − onehot/count.
-  const vs = f32x4.splat(<f32>(<f64>invCount / total));
+  // g = softmax/count − onehot/count, and dBias += g in the same pass.
+  const s = <f32>(<f64>invCount / total);
+  const vs = f32x4.splat(s);
   for (let v = 0; v < V4; v += 4) {
     const o = <usize>v << 2;
-    v128.store(L + o, f32x4.mul(v128.load(L + o), vs));
+    const g = f32x4.mul(v128.load(L + o), vs);
+    v128.store(L + o, g);
+    if (dBias != 0) v128.store(dBias + o, f32x4.add(v128.load(dBias + o), g));
   }
-  const s = <f32>(<f64>invCount / total);
   for (let v = V4; v < V; v++) {
     const o = <usize>v << 2;
-    store<f32>(L + o, load<f32>(L + o) * s);
+    const g = load<f32>(L + o) * s;
+    store<f32>(L + o, g);
+    if (dBias != 0) store<f32>(dBias + o, load<f32>(dBias + o) + g);
   }
   for (let v = V; v < Vp; v++) store<f32>(L + (<usize>v << 2), 0);
-  const lp = L + (<usize>label << 2);
-  store<f32>(lp, load<f32>(lp) - invCount);
-  if (dBias != 0) {
-    for (let v = 0; v < V4; v += 4) {
-      const o = <usize>v << 2;
-      v128.store(dBias + o, f32x4.add(v128.load(dBias + o), v128.load(L + o)));
-    }
-    for (let v = V4; v < V; v++) {
-      const o = <usize>v << 2;
-      store<f32>(dBias + o, load<f32>(dBias + o) + load<f32>(L + o));
-    }
-  }
+  const lo = <usize>label << 2;
+  store<f32>(L + lo, load<f32>(L + lo) - invCount);
+  if (dBias != 0) store<f32>(dBias + lo, load<f32>(dBias + lo) - invCount);
 }
 
 // Labelled rows list[r0:r1) (row indices `rows`, labels `labels`), processed R at a time.
@@ -588,19 +656,14 @@ export function linearCrossEntropy(
         const dst = GpA + (<usize>(ip * Vp) << 2);
         for (let v = 0; v < Vp; v += 4) {
           const o = <usize>v << 2;
-          const a = v128.load(s0 + o);
-          const bb = v128.load(s0 + ld + o);
-          const c = v128.load(s0 + 2 * ld + o);
-          const d = v128.load(s0 + 3 * ld + o);
-          const t0 = f32x4.shuffle(a, bb, 0, 4, 1, 5);
-          const t1 = f32x4.shuffle(a, bb, 2, 6, 3, 7);
-          const t2 = f32x4.shuffle(c, d, 0, 4, 1, 5);
-          const t3 = f32x4.shuffle(c, d, 2, 6, 3, 7);
-          const q = dst + (o << 2);
-          v128.store(q, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
-          v128.store(q, f32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
-          v128.store(q, f32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
-          v128.store(q, f32x4.shuffle(t1, t3, 2, 3, 6, 7), 48);
+          storeTransposed(
+            v128.load(s0 + o),
+            v128.load(s0 + ld + o),
+            v128.load(s0 + 2 * ld + o),
+            v128.load(s0 + 3 * ld + o),
+            dst + (o << 2),
+            16,
+          );
         }
       }
       // dH block = G · W.
