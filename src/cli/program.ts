@@ -105,10 +105,9 @@ export async function runCli(
     return EXIT_OK;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Commander already printed its message (or the help/version text).
-      const ok = ["commander.helpDisplayed", "commander.help", "commander.version"].includes(err.code);
-      if (err.code === "commander.executeSubCommandAsync") return EXIT_UNEXPECTED;
-      return ok || err.exitCode === 0 ? EXIT_OK : EXIT_INPUT;
+      // Commander already printed its message, or the help / version text (exit code 0). A group
+      // without its subcommand (`llamarec data`) prints help as a usage error.
+      return err.exitCode === 0 ? EXIT_OK : EXIT_INPUT;
     }
     if (err instanceof InputError) {
       io.stderr.write(`error: ${err.message}\n`);

@@ -116,6 +116,10 @@ describe("llamarec CLI framework", () => {
     expect(help.code).toBe(EXIT_OK);
     for (const name of ["data", "train", "eval", "rank", "model", "serve", "run"])
       expect(help.out).toContain(name);
+    const group = await run(["data"]);
+    expect(group.code).toBe(EXIT_INPUT);
+    expect(group.err).toContain("stats");
+    expect((await run(["--version"])).code).toBe(EXIT_OK);
     const sub = await run(["test", "echo", "--help"]);
     expect(sub.code).toBe(EXIT_OK);
     expect(sub.out).toContain("--min-uc <n>");
