@@ -14,6 +14,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Dataset } from "../data/dataset.js";
+import { type DatasetSpec, type LoadOptions, loadDataset } from "../data/index.js";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
 
@@ -161,4 +162,26 @@ export function checkDatasetMatches(ref: DatasetRef, dataset: Dataset, runDir: s
       `dataset ${dataset.name} (${actual}) is not the one run ${runDir} was trained on (${ref.name}, ${ref.fingerprint})`,
     );
   }
+}
+
+/** What a run records in `dataset.options` so `--resume` and `llamarec eval` can load the same data. */
+export interface RecordedDataset {
+  spec: DatasetSpec;
+  load: LoadOptions;
+}
+
+/** Loads the dataset a run recorded in its config.json and checks it is the same split. */
+export async function loadRunDataset(
+  runDir: string,
+): Promise<{ dataset: Dataset; recorded: RecordedDataset }> {
+  const config = await readRunConfig(runDir);
+  const recorded = config.dataset.options as unknown as RecordedDataset | undefined;
+  if (!recorded?.spec) {
+    throw new InputError(
+      `${runPaths(runDir).config}: the dataset entry records no loader spec; cannot reload it`,
+    );
+  }
+  const { dataset } = await loadDataset(recorded.spec, recorded.load ?? {});
+  checkDatasetMatches(config.dataset, dataset, runDir);
+  return { dataset, recorded };
 }

@@ -5,7 +5,13 @@
 import { join } from "node:path";
 import type { Dataset } from "../data/dataset.js";
 import type { Metrics } from "../eval/metrics.js";
-import { checkDatasetMatches, readJsonFile, readRunConfig, runPaths } from "../pipeline/run-folder.js";
+import {
+  checkDatasetMatches,
+  loadRunDataset,
+  readJsonFile,
+  readRunConfig,
+  runPaths,
+} from "../pipeline/run-folder.js";
 import { InputError } from "../util/errors.js";
 import { type CandidateRecord, candidateRecords, labelCoverage } from "./candidates.js";
 import { CHECKPOINT_FILE, loadCheckpoint } from "./checkpoint.js";
@@ -92,15 +98,16 @@ export interface EvaluateRunResult {
 
 /**
  * Reloads a run's trained retriever and recomputes validation and test metrics. `dataset` must be the
- * split the run was trained on (checked by fingerprint); the CLI loads it from config.json's dataset entry.
+ * split the run was trained on (checked by fingerprint); without it, the dataset recorded in config.json is loaded.
  * With `checkpoint`, evaluates the best weights so far of a running or killed run instead.
  */
 export async function evaluateRun(
   runDir: string,
-  dataset: Dataset,
+  dataset?: Dataset,
   options: { checkpoint?: boolean } = {},
 ): Promise<EvaluateRunResult> {
   const paths = runPaths(runDir);
+  dataset ??= (await loadRunDataset(runDir)).dataset;
   const config = await readRunConfig(runDir);
   checkDatasetMatches(config.dataset, dataset, runDir);
   if (!config.retriever)

@@ -6,7 +6,6 @@ import { resolveRunDir } from "../../pipeline/run-folder.js";
 import { evaluateRun } from "../../retrievers/run-evaluation.js";
 import { InputError } from "../../util/errors.js";
 import type { CommandSpec } from "../registry.js";
-import { loadRunDataset } from "./train-retriever.js";
 
 export const evalRunCommand: CommandSpec = {
   path: ["eval"],
@@ -20,8 +19,7 @@ export const evalRunCommand: CommandSpec = {
   },
   async run(ctx) {
     const runDir = resolveRunDir(ctx.args[0]!, ctx.opts.runsDir as string);
-    const { dataset } = await loadRunDataset(runDir);
-    const result = await evaluateRun(runDir, dataset, { checkpoint: ctx.opts.checkpoint === true });
+    const result = await evaluateRun(runDir, undefined, { checkpoint: ctx.opts.checkpoint === true });
     if (ctx.opts.json) {
       ctx.out.write(`${JSON.stringify(result, null, 2)}\n`);
     } else {

@@ -6,8 +6,14 @@
 import { existsSync } from "node:fs";
 import { dataSection, evalSection } from "../../config/core.js";
 import type { Dataset } from "../../data/dataset.js";
-import { type DatasetSpec, type LoadOptions, loadDataset } from "../../data/index.js";
-import { defaultRunName, readRunConfig, resolveRunDir, runPaths } from "../../pipeline/run-folder.js";
+import { loadDataset } from "../../data/index.js";
+import {
+  defaultRunName,
+  loadRunDataset,
+  type RecordedDataset,
+  resolveRunDir,
+  runPaths,
+} from "../../pipeline/run-folder.js";
 import { retrieverSection } from "../../retrievers/config-section.js";
 import { retrieverNames } from "../../retrievers/registry.js";
 import type { TrainerConfig } from "../../retrievers/train-config.js";
@@ -17,12 +23,6 @@ import { log } from "../../util/log.js";
 import { addDataOptions, DATA_CONFIG_FLAGS, datasetSpecFrom, loadOptionsFrom } from "../data-options.js";
 import { parseIntArg, parseNumberArg } from "../options.js";
 import type { CommandContext, CommandSpec } from "../registry.js";
-
-/** What a run records about its data so `--resume` and `llamarec eval` can load it again. */
-export interface RecordedDataset {
-  spec: DatasetSpec;
-  load: LoadOptions;
-}
 
 export const trainRetrieverCommand: CommandSpec = {
   path: ["train", "retriever"],
@@ -167,21 +167,6 @@ async function loadConfiguredDataset(
   const result = await loadDataset(spec, load);
   log.info(`${result.dataset.name}: ${result.dataset.numUsers} users, ${result.dataset.numItems} items`);
   return { dataset: result.dataset, recorded: { spec, load: dropUndefined(load) } };
-}
-
-/** Loads the dataset a run recorded in its config.json (the fingerprint is checked by the caller). */
-export async function loadRunDataset(
-  runDir: string,
-): Promise<{ dataset: Dataset; recorded: RecordedDataset }> {
-  const config = await readRunConfig(runDir);
-  const recorded = config.dataset.options as unknown as RecordedDataset | undefined;
-  if (!recorded?.spec) {
-    throw new InputError(
-      `${runPaths(runDir).config}: the dataset entry records no loader spec; cannot reload it`,
-    );
-  }
-  const result = await loadDataset(recorded.spec, recorded.load ?? {});
-  return { dataset: result.dataset, recorded };
 }
 
 function dropUndefined<T extends object>(o: T): T {
