@@ -1,4 +1,13 @@
-// Public surface of the tensor library. Names follow PyTorch where one exists.
+/**
+ * Public surface of the tensor library (float32, reverse-mode autograd on a global tape). Names follow
+ * PyTorch where one exists. For trainers:
+ *   const opt = new AdamW(model.parameters(), { lr, weightDecay, betas, eps, noDecay: llamaRecNoDecay });
+ *   opt.zeroGrad(); model.lossAndBackward(batch); clipGradNorm(params, max); opt.step();
+ *   saveSafetensors(path, module.stateDict()) / module.loadStateDict(loadSafetensors(path));
+ *   const s = opt.stateDict(); saveSafetensors(path, s.tensors, s.metadata);
+ *   opt.loadStateDict(loadSafetensorsFile(path));   // {tensors, metadata} round-trips as is
+ * Ops record themselves only when grad mode is on and an input requires grad; wrap inference in noGrad().
+ */
 export { type GradCheckOptions, type GradCheckResult, gradCheck } from "./gradcheck.js";
 export { Dropout, Embedding, LayerNorm, Linear } from "./nn/layers.js";
 export { Module, ModuleList } from "./nn/module.js";
