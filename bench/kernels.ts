@@ -56,10 +56,12 @@ const V = 3651; // 3650 items + padding
 
 const backends: { label: string; k: Kernels; n: number }[] = [];
 if (!skipRef) backends.push({ label: "reference (plain JS)", k: referenceKernels, n: refRuns });
+const wasmSimd1 = createWasmKernels({ threads: 1, variant: "simd" });
 const wasm1 = createWasmKernels({ threads: 1 });
 const wasm2 = createWasmKernels({ threads: 2 });
-backends.push({ label: "wasm 1 thread", k: wasm1, n: runs });
-backends.push({ label: "wasm 2 threads", k: wasm2, n: runs });
+backends.push({ label: "wasm simd 1 thread", k: wasmSimd1, n: runs });
+backends.push({ label: `wasm ${wasm1.variant} 1 thread`, k: wasm1, n: runs });
+backends.push({ label: `wasm ${wasm2.variant} 2 threads`, k: wasm2, n: runs });
 
 const gemms: { name: string; tA: boolean; tB: boolean; M: number; N: number; K: number }[] = [
   { name: "logits  H[3200×64]·Wᵀ   (NT)", tA: false, tB: true, M: N, N: V, K: D },
@@ -81,7 +83,7 @@ for (const g of gemms) {
     const t = time(() => b.k.gemm(g.tA, g.tB, g.M, g.N, g.K, 1, A, B, 0, C), b.n);
     results[g.name]![b.label] = t.wall;
     console.log(
-      `gemm ${g.name}  ${b.label.padEnd(22)} ${t.wall.toFixed(1).padStart(8)} ms  ` +
+      `gemm ${g.name}  ${b.label.padEnd(24)} ${t.wall.toFixed(1).padStart(8)} ms  ` +
         `${(flops / t.wall / 1e6).toFixed(2).padStart(7)} GFLOP/s  (cpu ${t.cpu.toFixed(1)} ms, ` +
         `${(flops / t.cpu / 1e6).toFixed(2)} GFLOP/s per busy core)`,
     );
@@ -106,7 +108,7 @@ for (const ignoredShare of [0, 0.6]) {
     );
     results[name]![b.label] = t.wall;
     console.log(
-      `${name}  ${b.label.padEnd(22)} ${t.wall.toFixed(1).padStart(8)} ms  (cpu ${t.cpu.toFixed(1)} ms)`,
+      `${name}  ${b.label.padEnd(24)} ${t.wall.toFixed(1).padStart(8)} ms  (cpu ${t.cpu.toFixed(1)} ms)`,
     );
   }
 }
@@ -121,5 +123,6 @@ if (!skipRef) {
     console.log(`  ${name}: ${parts.join(", ")}`);
   }
 }
+wasmSimd1.dispose();
 wasm1.dispose();
 wasm2.dispose();

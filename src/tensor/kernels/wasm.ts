@@ -15,6 +15,7 @@ const MAX_PAGES = 65536; // must match wasm-build.ts
 const ARENA_BASE = PAGE; // the module has no data or stack, but keep page 0 free anyway
 const EXPORTS = [
   "gemm",
+  "gemmShared",
   "packB",
   "geluForward",
   "geluBackward",
@@ -216,35 +217,32 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       const w0 = arena.alloc(gemmWork);
       const tA = transA ? 1 : 0;
       const tB = transB ? 1 : 0;
-      const args = (i0: number, i1: number, j0: number, j1: number, w: number) => [
-        tA,
-        tB,
-        M,
-        N,
-        K,
-        alpha,
-        pA,
-        pB,
-        beta,
-        pC,
-        i0,
-        i1,
-        j0,
-        j1,
-        w,
-      ];
       if (threads === 2 && 2 * M * N * K >= minFlops && (M >= 8 || N >= 16)) {
+        // Split the longer side into ~8 chunks at register-tile boundaries, taken dynamically by both threads.
+        const splitM = M >= N;
+        const chunk = splitM ? Math.ceil(M / 32) * 4 : Math.ceil(N / 64) * 8;
+        const counter = arena.alloc(4);
+        arena.i32(counter, 1)[0] = 0;
         const w1 = arena.alloc(gemmWork);
-        // Split the longer side at a register-tile boundary.
-        if (M >= N) {
-          const mid = Math.min(M, Math.max(4, Math.round(M / 8) * 4));
-          run("gemm", args(0, mid, 0, N, w0), args(mid, M, 0, N, w1));
-        } else {
-          const mid = Math.min(N, Math.max(8, Math.round(N / 16) * 8));
-          run("gemm", args(0, M, 0, mid, w0), args(0, M, mid, N, w1));
-        }
+        const args = (w: number) => [
+          tA,
+          tB,
+          M,
+          N,
+          K,
+          alpha,
+          pA,
+          pB,
+          beta,
+          pC,
+          splitM ? 1 : 0,
+          chunk,
+          counter,
+          w,
+        ];
+        run("gemmShared", args(w0), args(w1));
       } else {
-        run("gemm", args(0, M, 0, N, w0));
+        run("gemm", [tA, tB, M, N, K, alpha, pA, pB, beta, pC, 0, M, 0, N, w0]);
       }
       C.set(arena.f32(pC, M * N));
     },
@@ -298,15 +296,17 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       const workBytes = ex.ceWorkBytes!(blockRows, D, V);
       const w0 = arena.alloc(workBytes);
       const invCount = 1 / count;
-      const args = (r0: number, r1: number, pdWx: number, pdBiasx: number, w: number) => [
+      const counter = arena.alloc(4);
+      arena.i32(counter, 1)[0] = 0;
+      const args = (pdWx: number, pdBiasx: number, w: number) => [
         pH,
         D,
         V,
         pBias,
         pRows,
         pLabels,
-        r0,
-        r1,
+        0,
+        count,
         pWpT,
         pWq,
         invCount,
@@ -316,19 +316,19 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
         w,
         blockRows,
         pStats,
+        counter,
       ];
       const split = threads === 2 && 6 * count * V * D >= minFlops && count >= 2;
       if (split) {
-        // The helper takes the second half of the labelled rows with its own dW/dBias partials.
-        const mid = Math.min(count - 1, Math.max(1, Math.round(count / 2 / blockRows) * blockRows));
+        // Both threads take row blocks from the shared counter; the helper accumulates into its own dW/dBias.
         const pdW1 = dW ? arena.zeros(V * D) : 0;
         const pdBias1 = dBias ? arena.zeros(V) : 0;
         const w1 = arena.alloc(workBytes);
-        run("linearCrossEntropy", args(0, mid, pdW, pdBias, w0), args(mid, count, pdW1, pdBias1, w1));
+        run("linearCrossEntropy", args(pdW, pdBias, w0), args(pdW1, pdBias1, w1));
         if (dW) ex.addInto!(pdW, pdW1, round4(V * D));
         if (dBias) ex.addInto!(pdBias, pdBias1, round4(V));
       } else {
-        run("linearCrossEntropy", args(0, count, pdW, pdBias, w0));
+        run("linearCrossEntropy", args(pdW, pdBias, w0));
       }
       const stats = arena.f64(pStats, 2 * count);
       let loss = 0;

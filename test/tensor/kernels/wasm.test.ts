@@ -12,7 +12,14 @@ for (const variant of ["simd", "relaxed"] as const) {
   backends.push({ label: `${variant}, 1 thread`, k: createWasmKernels({ variant, threads: 1 }) });
   backends.push({
     label: `${variant}, 2 threads`,
-    k: createWasmKernels({ variant, threads: 2, parallelMinFlops: 1, parallelMinElements: 1 }),
+    // Small CE blocks so that even the small test cases have several blocks for the two threads to share.
+    k: createWasmKernels({
+      variant,
+      threads: 2,
+      parallelMinFlops: 1,
+      parallelMinElements: 1,
+      ceBlockRows: 8,
+    }),
   });
 }
 afterAll(() => {
@@ -88,6 +95,7 @@ describe.each(backends)("wasm kernels, $label", ({ k }) => {
       { N: 50, D: 64, V: 301, bias: true, ignoreEvery: 4, ignoreIndex: -100 },
       { N: 90, D: 12, V: 9, bias: false, ignoreEvery: 5, ignoreIndex: -1 }, // several 32-row blocks + remainder
       { N: 33, D: 17, V: 64, bias: true, ignoreEvery: 2, ignoreIndex: -100 },
+      { N: 400, D: 24, V: 700, bias: true, ignoreEvery: 3, ignoreIndex: -100 }, // long enough for both threads
     ];
     const inputs = (c: Case) => {
       const H = randomArray(c.N * c.D, c.N + 1);

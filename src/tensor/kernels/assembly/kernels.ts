@@ -291,6 +291,34 @@ export function gemm(
   }
 }
 
+// Two-thread GEMM with dynamic scheduling: each thread takes `chunk` rows (splitM) or columns of C from the
+// shared i32 counter until none are left, so a thread descheduled on a busy machine does not hold the other up.
+export function gemmShared(
+  transA: bool,
+  transB: bool,
+  M: i32,
+  N: i32,
+  K: i32,
+  alpha: f32,
+  A: usize,
+  B: usize,
+  beta: f32,
+  C: usize,
+  splitM: bool,
+  chunk: i32,
+  counter: usize,
+  work: usize,
+): void {
+  const total = splitM ? M : N;
+  for (;;) {
+    const start = atomic.add<i32>(counter, chunk);
+    if (start >= total) break;
+    const end = min(total, start + chunk);
+    if (splitM) gemm(transA, transB, M, N, K, alpha, A, B, beta, C, start, end, 0, N, work);
+    else gemm(transA, transB, M, N, K, alpha, A, B, beta, C, 0, M, start, end, work);
+  }
+}
+
 // ---------------------------------------------------------------- math
 
 // exp(x) for x in roughly [-87, 88]: Cody–Waite range reduction + Cephes expf polynomial (~1 ulp).
@@ -579,7 +607,8 @@ function softmaxRow(
   if (dBias != 0) store<f32>(dBias + lo, load<f32>(dBias + lo) - invCount);
 }
 
-// Labelled rows list[r0:r1) (row indices `rows`, labels `labels`), processed R at a time.
+// Labelled rows list[r0:r1) (row indices `rows`, labels `labels`), processed R at a time; blocks are taken from
+// the shared i32 `counter` (start 0), so two threads calling this split the rows dynamically.
 // WpT: Wᵀ packed as 8-column panels of depth D (packB(true, W, V, D, ...)); Wq: W packed as 8-column panels of
 // depth V (packB(false, W, D, V, ...)), only needed for dH. dH (N×D, pre-zeroed), dW (V×D) and dBias (V) are
 // optional (0); dW and dBias accumulate. Per-row loss parts go to stats[2·i], stats[2·i+1] (f64, list index i).
@@ -601,6 +630,7 @@ export function linearCrossEntropy(
   work: usize,
   R: i32,
   stats: usize,
+  counter: usize,
 ): void {
   const Vp = (V + 7) & ~7;
   const Dp = (D + 7) & ~7;
@@ -612,7 +642,9 @@ export function linearCrossEntropy(
   const dHb = Hb + (<usize>(R * Dp) << 2);
   const tile = dHb + (<usize>(R * Dp) << 2);
   const grads = dH != 0 || dW != 0 || dBias != 0;
-  for (let b = r0; b < r1; b += R) {
+  for (;;) {
+    const b = r0 + atomic.add<i32>(counter, R);
+    if (b >= r1) break;
     const nb = min(R, r1 - b);
     const nb4 = (nb + 3) & ~3;
     // Pack the block's H rows as A panels (and as B panels for dW); rows past nb are zero.
