@@ -31,6 +31,15 @@ export class LoraAdapter extends Module {
     this.B = this.registerParameter("lora_B.weight", Parameter.zerosNamed("lora_B.weight", [outFeatures, r]));
   }
 
+  /** The dropout stream's state (activation checkpointing replays it to redraw the same masks). */
+  get rngState(): number[] {
+    return this.rng.getState();
+  }
+
+  set rngState(state: readonly number[]) {
+    this.rng.setState(state);
+  }
+
   /** The adapter's contribution scaling · B·A·dropout(x), shaped like base(x). */
   delta(x: Tensor): Tensor {
     const dropped = this.training && this.dropoutP > 0 ? dropout(x, this.dropoutP, this.rng) : x;

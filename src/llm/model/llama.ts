@@ -23,6 +23,7 @@ import { type LlamaConfig, ropeInverseFrequencies, validateConfig, type WeightSo
 import { LoraAdapter } from "../lora/adapter.js";
 import { type LoraConfig, loraScaling, validateLoraConfig } from "../lora/config.js";
 import { causalAttention } from "./ops/attention.js";
+import { checkpoint, type RandomState } from "./ops/checkpoint.js";
 import { RopeTable, rotary } from "./ops/rotary.js";
 import { swiglu } from "./ops/swiglu.js";
 
@@ -148,6 +149,25 @@ export class DecoderLayer extends Module {
     return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
   }
 
+  /** True when a backward pass through this layer has something to update (weights or adapters). */
+  hasTrainable(): boolean {
+    if (this.parameters().some((p) => p.requiresGrad)) return true;
+    return Object.values(this.projections()).some((p) => p.lora?.parameters().some((q) => q.requiresGrad));
+  }
+
+  /** The random streams of this layer's adapters, for checkpoint recomputation. */
+  randomState(): RandomState {
+    const adapters = Object.values(this.projections()).flatMap((p) => (p.lora ? [p.lora] : []));
+    return {
+      save: () => adapters.map((a) => a.rngState),
+      restore: (s) => {
+        (s as number[][]).forEach((st, i) => {
+          adapters[i]!.rngState = st;
+        });
+      },
+    };
+  }
+
   projections(): Record<string, Projection> {
     const a = this.self_attn;
     const m = this.mlp;
@@ -239,9 +259,11 @@ export class LlamaForCausalLM extends Module {
 
   /**
    * Final-normed hidden states [T, d] of a token sequence (with lastOnly: [1, d], the last position).
-   * Records on the tape when grad mode is on and something requires grad.
+   * Records on the tape when grad mode is on and something requires grad. With `checkpoint`, each
+   * decoder layer keeps only its input on the tape and is recomputed in the backward pass (about one
+   * more forward of compute for O(layers·T·d) activation memory).
    */
-  hidden(ids: Int32Array, options: { lastOnly?: boolean } = {}): Tensor {
+  hidden(ids: Int32Array, options: { lastOnly?: boolean; checkpoint?: boolean } = {}): Tensor {
     if (ids.length === 0) throw new RangeError("cannot run the model on an empty sequence");
     const c = this.config;
     for (let i = 0; i < ids.length; i++) {
@@ -252,7 +274,11 @@ export class LlamaForCausalLM extends Module {
     let x = embedding(this.model.embed_tokens, ids);
     const layers = this.model.layers;
     layers.forEach((layer, i) => {
-      x = layer.forward(x, this.rope, (options.lastOnly ?? false) && i === layers.length - 1);
+      const lastOnly = (options.lastOnly ?? false) && i === layers.length - 1;
+      const run = (input: Tensor) => layer.forward(input, this.rope, lastOnly);
+      x = options.checkpoint
+        ? checkpoint(run, x, x.requiresGrad || layer.hasTrainable(), layer.randomState())
+        : run(x);
     });
     return this.model.norm.forward(x);
   }

@@ -11,7 +11,7 @@ import { loadLlama } from "../../../src/llm/model/load.js";
 import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../../../src/llm/model/synthetic.js";
 import { gradCheck } from "../../../src/tensor/gradcheck.js";
 import { linearCrossEntropy } from "../../../src/tensor/ops/cross_entropy.js";
-import { noGrad } from "../../../src/tensor/tape.js";
+import { backward, noGrad } from "../../../src/tensor/tape.js";
 import { maxAbsDiff, Rng } from "./helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "llamarec-model-"));
@@ -81,6 +81,32 @@ describe("LlamaForCausalLM", () => {
       },
     );
     expect(r.mismatches).toEqual([]);
+  });
+
+  it("checkpointed layers give the same loss and LoRA gradients (dropout masks replayed)", () => {
+    const run = (checkpoint: boolean) => {
+      const m = randomLlama(config, 6);
+      const lora = m.attachLora(
+        { r: 4, alpha: 8, dropout: 0.3, targetModules: ["q_proj", "v_proj", "down_proj"] },
+        new Rng(7),
+      );
+      const rng = new Rng(8);
+      for (const a of lora.adapters.values())
+        for (let i = 0; i < a.B.size; i++) a.B.data[i] = 0.3 * rng.normal();
+      m.train();
+      const labels = Int32Array.from(ids, (id, i) => (i > 30 ? id : -100));
+      const loss = linearCrossEntropy(m.hidden(ids, { checkpoint }), m.outputWeight, null, labels);
+      backward(loss);
+      return { loss: loss.item(), grads: m.loraParameters().map(([, p]) => p.grad!) };
+    };
+    const plain = run(false);
+    const ckpt = run(true);
+    expect(ckpt.loss).toBe(plain.loss);
+    expect(ckpt.grads.length).toBe(12);
+    ckpt.grads.forEach((g, i) => {
+      expect(maxAbsDiff(g, plain.grads[i]!)).toBeLessThan(1e-6);
+    });
+    expect(Math.max(...plain.grads[1]!.map(Math.abs))).toBeGreaterThan(1e-4);
   });
 });
 
