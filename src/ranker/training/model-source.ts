@@ -31,12 +31,13 @@ export interface RankerModel {
   spec: string;
 }
 
-interface TokenizerSource {
+export interface TokenizerSource {
   tokenizer: Tokenizer;
   metadata: Map<string, GgufValue> | null;
 }
 
-function tokenizerFrom(path: string): TokenizerSource {
+/** The tokenizer of a .gguf file or HF folder (without loading weights). */
+export function tokenizerFrom(path: string): TokenizerSource {
   if (!existsSync(path)) throw new InputError(`tokenizer source ${path} does not exist`);
   if (statSync(path).isDirectory()) return { tokenizer: HfTokenizer.fromFolder(path), metadata: null };
   const file = GgufFile.open(path);
