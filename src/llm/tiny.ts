@@ -14,6 +14,7 @@ import { hfToGgufName, type LlamaConfig, permuteRows, validateConfig } from "./c
 import type { GgufFile } from "./gguf/reader.js";
 import { GgmlType, type GgufValue, GgufValueType } from "./gguf/types.js";
 import { type GgufTensorToWrite, gguf, writeGguf } from "./gguf/writer.js";
+import { bytesToUnicode, LLAMA3_PRE, preTokenize, preTokenizerRegexes } from "./tokenizer/bpe.js";
 import { TokenType } from "./tokenizer/types.js";
 
 /** Architecture sizes of the `scratch:<size>` presets (vocabulary comes from the tokenizer). */
@@ -157,6 +158,85 @@ export function spmVocabFromGguf(file: GgufFile): SpmVocabData {
   };
 }
 
+/** Byte-level BPE vocabulary (GPT-2 / Llama 3 style) as stored in GGUF with tokenizer.ggml.model = "gpt2". */
+export interface BpeVocabData {
+  kind: "bpe";
+  tokens: string[];
+  types: number[];
+  merges: string[];
+  /** llama.cpp pre-tokenizer name: "llama-bpe", "qwen2", "smollm", "gpt-2". */
+  pre: string;
+  bosId: number;
+  eosId: number;
+}
+
+export type TinyVocab = SpmVocabData | BpeVocabData;
+
+function isBpe(v: TinyVocab): v is BpeVocabData {
+  return (v as BpeVocabData).kind === "bpe";
+}
+
+/**
+ * Learns `numMerges` byte-level BPE merges from `corpus` (most frequent adjacent pair first, ties broken
+ * by the pair's text), after pre-tokenizing with the `pre` regexes. Tokens: 256 bytes, merges, then
+ * <|begin_of_text|> and <|end_of_text|> as control tokens. Small and deterministic: for tests.
+ */
+export function trainByteLevelBpe(
+  corpus: readonly string[],
+  numMerges: number,
+  pre = "llama-bpe",
+): BpeVocabData {
+  const byteChar = bytesToUnicode();
+  const regexes = preTokenizerRegexes(pre);
+  const wordCounts = new Map<string, number>();
+  for (const text of corpus) {
+    for (const piece of preTokenize(text, regexes)) {
+      const mapped = Array.from(Buffer.from(piece, "utf8"), (b) => byteChar[b]!).join("\u0000");
+      wordCounts.set(mapped, (wordCounts.get(mapped) ?? 0) + 1);
+    }
+  }
+  let words = [...wordCounts].map(([w, n]) => ({ parts: w.split("\u0000"), n }));
+  const tokens = [...byteChar];
+  const merges: string[] = [];
+  for (let m = 0; m < numMerges; m++) {
+    const pairs = new Map<string, number>();
+    for (const w of words) {
+      for (let i = 0; i + 1 < w.parts.length; i++) {
+        const key = `${w.parts[i]} ${w.parts[i + 1]}`;
+        pairs.set(key, (pairs.get(key) ?? 0) + w.n);
+      }
+    }
+    let best: string | null = null;
+    let bestCount = 0;
+    for (const [k, n] of pairs) {
+      if (n > bestCount || (n === bestCount && best !== null && k < best)) {
+        best = k;
+        bestCount = n;
+      }
+    }
+    if (best === null || bestCount < 2) break;
+    const [a, b] = best.split(" ") as [string, string];
+    merges.push(best);
+    tokens.push(a + b);
+    words = words.map((w) => {
+      const parts: string[] = [];
+      for (let i = 0; i < w.parts.length; i++) {
+        if (i + 1 < w.parts.length && w.parts[i] === a && w.parts[i + 1] === b) {
+          parts.push(a + b);
+          i++;
+        } else {
+          parts.push(w.parts[i]!);
+        }
+      }
+      return { parts, n: w.n };
+    });
+  }
+  const types = tokens.map(() => TokenType.NORMAL as number);
+  tokens.push("<|begin_of_text|>", "<|end_of_text|>");
+  types.push(TokenType.CONTROL, TokenType.CONTROL);
+  return { kind: "bpe", tokens, types, merges, pre, bosId: tokens.length - 2, eosId: tokens.length - 1 };
+}
+
 /** Weights in HF names and PyTorch shapes. */
 export type HfWeights = Map<string, { shape: number[]; data: Float32Array }>;
 
@@ -191,7 +271,19 @@ export function randomLlamaWeights(config: LlamaConfig, seed = 0, std = 0.02): H
   return w;
 }
 
-function spmMetadata(vocab: SpmVocabData): [string, GgufValue][] {
+function tokenizerMetadata(vocab: TinyVocab): [string, GgufValue][] {
+  if (isBpe(vocab)) {
+    return [
+      ["tokenizer.ggml.model", gguf.str("gpt2")],
+      ["tokenizer.ggml.pre", gguf.str(vocab.pre)],
+      ["tokenizer.ggml.tokens", gguf.arr(GgufValueType.STRING, vocab.tokens)],
+      ["tokenizer.ggml.token_type", gguf.arr(GgufValueType.INT32, vocab.types)],
+      ["tokenizer.ggml.merges", gguf.arr(GgufValueType.STRING, vocab.merges)],
+      ["tokenizer.ggml.bos_token_id", gguf.u32(vocab.bosId)],
+      ["tokenizer.ggml.eos_token_id", gguf.u32(vocab.eosId)],
+      ["tokenizer.ggml.add_bos_token", gguf.bool(true)],
+    ];
+  }
   return [
     ["tokenizer.ggml.model", gguf.str("llama")],
     ["tokenizer.ggml.tokens", gguf.arr(GgufValueType.STRING, vocab.tokens)],
@@ -213,7 +305,7 @@ export function writeLlamaGguf(
   path: string,
   config: LlamaConfig,
   weights: HfWeights,
-  vocab: SpmVocabData,
+  vocab: TinyVocab,
   options: { matrixType?: GgmlType; name?: string } = {},
 ): void {
   if (config.architecture === "qwen2") throw new Error("writeLlamaGguf writes llama-architecture files only");
@@ -232,7 +324,7 @@ export function writeLlamaGguf(
     [`${a}.attention.head_count`, gguf.u32(config.numHeads)],
     [`${a}.attention.head_count_kv`, gguf.u32(config.numKvHeads)],
     [`${a}.attention.layer_norm_rms_epsilon`, gguf.f32(config.rmsNormEps)],
-    ...spmMetadata(vocab),
+    ...tokenizerMetadata(vocab),
   ]);
   const tensors: GgufTensorToWrite[] = [];
   for (const [name, t] of weights) {
@@ -334,12 +426,70 @@ export function spmTokenizerJson(vocab: SpmVocabData): Record<string, unknown> {
   };
 }
 
+/** HF tokenizer.json for a byte-level BPE vocabulary, laid out like Llama 3's. */
+export function bpeTokenizerJson(vocab: BpeVocabData): Record<string, unknown> {
+  const splits = preTokenizerRegexes(vocab.pre).map((re) => ({
+    type: "Split",
+    pattern: { Regex: re.source },
+    behavior: "Isolated",
+    invert: false,
+  }));
+  const special = (id: number) => ({
+    id,
+    content: vocab.tokens[id],
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  });
+  const bos = vocab.tokens[vocab.bosId]!;
+  return {
+    version: "1.0",
+    truncation: null,
+    padding: null,
+    added_tokens: [special(vocab.bosId), special(vocab.eosId)],
+    normalizer: null,
+    pre_tokenizer: {
+      type: "Sequence",
+      pretokenizers: [
+        ...splits,
+        { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: false },
+      ],
+    },
+    post_processor: {
+      type: "TemplateProcessing",
+      single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+      pair: [
+        { SpecialToken: { id: bos, type_id: 0 } },
+        { Sequence: { id: "A", type_id: 0 } },
+        { SpecialToken: { id: bos, type_id: 1 } },
+        { Sequence: { id: "B", type_id: 1 } },
+      ],
+      special_tokens: { [bos]: { id: bos, ids: [vocab.bosId], tokens: [bos] } },
+    },
+    decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: "BPE",
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: LLAMA3_PRE.has(vocab.pre),
+      vocab: Object.fromEntries(vocab.tokens.map((t, i) => [t, i])),
+      merges: vocab.merges,
+    },
+  };
+}
+
 /** Writes an HF folder: config.json, model.safetensors (F32), tokenizer.json, tokenizer_config.json. */
 export async function writeLlamaHfFolder(
   dir: string,
   config: LlamaConfig,
   weights: HfWeights,
-  vocab: SpmVocabData,
+  vocab: TinyVocab,
 ): Promise<void> {
   await writeJsonAtomic(join(dir, "config.json"), {
     architectures: ["LlamaForCausalLM"],
@@ -363,16 +513,28 @@ export async function writeLlamaHfFolder(
     torch_dtype: "float32",
   });
   writeFileAtomicSync(join(dir, "model.safetensors"), encodeSafetensors(weights, { format: "pt" }));
-  await writeJsonAtomic(join(dir, "tokenizer.json"), spmTokenizerJson(vocab));
-  await writeJsonAtomic(join(dir, "tokenizer_config.json"), {
-    tokenizer_class: "LlamaTokenizer",
-    add_bos_token: true,
-    add_eos_token: false,
-    bos_token: vocab.tokens[vocab.bosId],
-    eos_token: vocab.tokens[vocab.eosId],
-    unk_token: vocab.tokens[vocab.unkId],
-    legacy: true,
-  });
+  await writeJsonAtomic(
+    join(dir, "tokenizer.json"),
+    isBpe(vocab) ? bpeTokenizerJson(vocab) : spmTokenizerJson(vocab),
+  );
+  await writeJsonAtomic(
+    join(dir, "tokenizer_config.json"),
+    isBpe(vocab)
+      ? {
+          tokenizer_class: "PreTrainedTokenizerFast",
+          bos_token: vocab.tokens[vocab.bosId],
+          eos_token: vocab.tokens[vocab.eosId],
+        }
+      : {
+          tokenizer_class: "LlamaTokenizer",
+          add_bos_token: true,
+          add_eos_token: false,
+          bos_token: vocab.tokens[vocab.bosId],
+          eos_token: vocab.tokens[vocab.eosId],
+          unk_token: vocab.tokens[vocab.unkId],
+          legacy: true,
+        },
+  );
 }
 
 export interface TinyModelPaths {
@@ -387,7 +549,7 @@ export interface TinyModelPaths {
  */
 export async function writeTinyLlama(
   dir: string,
-  options: { size?: string; seed?: number; vocab?: SpmVocabData; std?: number } = {},
+  options: { size?: string; seed?: number; vocab?: TinyVocab; std?: number } = {},
 ): Promise<TinyModelPaths> {
   const vocab = options.vocab ?? builtinSpmVocab();
   const config = scratchConfig(options.size ?? "scratch:tiny", {

@@ -1,10 +1,12 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
 import type { Llama, LlamaModel } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GgufFile } from "../../src/llm/gguf/reader.js";
-import { builtinSpmVocab, spmVocabFromGguf, writeTinyLlama } from "../../src/llm/tiny.js";
+import { builtinSpmVocab, spmVocabFromGguf, trainByteLevelBpe, writeTinyLlama } from "../../src/llm/tiny.js";
 import {
   ByteLevelBpeTokenizer,
   bytesToUnicode,
@@ -193,3 +195,76 @@ describe.skipIf(!HAVE_SHARED)(
     });
   },
 );
+
+/** Movie titles from the repo's bundled MovieLens copy: realistic text for BPE training and probing. */
+function bundledTitles(): string[] {
+  const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+  const csv = gunzipSync(readFileSync(join(root, "data", "ml-latest-small", "movies.csv.gz"))).toString(
+    "utf8",
+  );
+  return csv.split("\n").slice(1, 1800).filter(Boolean);
+}
+
+describe("byte-level BPE ids equal llama.cpp and HF tokenizers (trained vocabularies, no shared files)", () => {
+  let llama: Llama;
+  const lines = bundledTitles();
+  const extra = [
+    "### Response:\nA",
+    "  lead\n\n\ttabs  ",
+    "I'M 12345 ÉCOLE's",
+    "日本語 😀 x",
+    "a\r\nb",
+    "(A) x \n (B) y",
+  ];
+
+  beforeAll(async () => {
+    const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+    llama = await getLlama({ gpu: false, build: "never", maxThreads: 2, logLevel: LlamaLogLevel.error });
+  });
+  afterAll(async () => {
+    await llama?.dispose();
+  });
+
+  for (const pre of ["llama-bpe", "qwen2", "gpt-2", "smollm"]) {
+    it(`pre-tokenizer ${pre}`, async () => {
+      const vocab = trainByteLevelBpe(lines.slice(0, 1200), 300, pre);
+      const paths = await writeTinyLlama(mkdtempSync(join(tmpdir(), "llamarec-bpe-")), { vocab });
+      const f = GgufFile.open(paths.gguf);
+      const bpe = tokenizerFromGguf(f);
+      f.close();
+      expect(bpe.kind).toBe("bpe");
+      const hf = HfTokenizer.fromFolder(paths.hfDir);
+      const model = await llama.loadModel({ modelPath: paths.gguf });
+      try {
+        for (const t of [...lines.slice(1200, 1500), ...extra]) {
+          const ref = model.tokenize(t);
+          expect(bpe.encode(t, { addBos: false }), JSON.stringify(t)).toEqual(ref);
+          expect(hf.encode(t, { addBos: false }), JSON.stringify(t)).toEqual(ref);
+          expect(bpe.decode(ref)).toBe(t);
+        }
+        expect(bpe.encode("x")[0]).toBe(vocab.bosId);
+      } finally {
+        await model.dispose();
+      }
+    });
+  }
+
+  it("llama-bpe takes a piece that is itself a token whole (ignore_merges)", () => {
+    const byteChar = bytesToUnicode();
+    const tokens = [...byteChar, "ab", "abc"];
+    const types = tokens.map(() => 1);
+    const merges = ["a b"]; // no merge builds "abc"
+    const make = (pre: string) =>
+      new ByteLevelBpeTokenizer({ tokens, types, merges, pre, bosId: null, eosId: null, addBos: false });
+    expect(
+      make("llama-bpe")
+        .encode("abc")
+        .map((i) => tokens[i]),
+    ).toEqual(["abc"]);
+    expect(
+      make("gpt-2")
+        .encode("abc")
+        .map((i) => tokens[i]),
+    ).toEqual(["ab", "c"]);
+  });
+});

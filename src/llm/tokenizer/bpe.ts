@@ -31,6 +31,9 @@ const QWEN2_SPLIT = new RegExp(
 );
 const DIGITS_SPLIT = /\p{N}/gu;
 
+/** Pre-tokenizer names llama.cpp treats as Llama 3: ignore_merges on, BOS added by default. */
+export const LLAMA3_PRE: ReadonlySet<string> = new Set(["llama3", "llama-v3", "llama-bpe", "falcon3"]);
+
 /** Regexes applied in sequence for each llama.cpp pre-tokenizer name (llama-vocab.cpp). */
 export function preTokenizerRegexes(pre: string): RegExp[] {
   switch (pre) {
@@ -91,6 +94,7 @@ export class ByteLevelBpeTokenizer implements Tokenizer {
   private readonly regexes: RegExp[];
   private readonly userDefined: string[];
   private readonly cache = new Map<string, number[]>();
+  private readonly ignoreMerges: boolean;
 
   constructor(private readonly vocab: BpeVocab) {
     this.vocabSize = vocab.tokens.length;
@@ -107,6 +111,7 @@ export class ByteLevelBpeTokenizer implements Tokenizer {
       this.charByte.set(c, b);
     });
     this.regexes = preTokenizerRegexes(vocab.pre);
+    this.ignoreMerges = LLAMA3_PRE.has(vocab.pre);
     this.userDefined = vocab.tokens
       .filter((t, i) => vocab.types[i] === TokenType.USER_DEFINED && t.length > 0)
       .sort((a, b) => b.length - a.length);
@@ -137,6 +142,12 @@ export class ByteLevelBpeTokenizer implements Tokenizer {
     const cached = this.cache.get(piece);
     if (cached) return cached;
     let parts = Array.from(Buffer.from(piece, "utf8"), (b) => this.byteChar[b]!);
+    // Llama 3 (tokenizer.json ignore_merges; llama.cpp does the same for llama-bpe): a piece that is
+    // itself a token is taken whole, even if the merges would split it differently.
+    if (this.ignoreMerges) {
+      const whole = this.ids.get(parts.join(""));
+      if (whole !== undefined) return [whole];
+    }
     while (parts.length > 1) {
       let best = -1;
       let bestRank = Number.POSITIVE_INFINITY;

@@ -1,7 +1,7 @@
 /** Builds the right Tokenizer from a GGUF file's tokenizer.ggml.* metadata. */
 import { InputError } from "../../util/errors.js";
 import type { GgufFile } from "../gguf/reader.js";
-import { ByteLevelBpeTokenizer } from "./bpe.js";
+import { ByteLevelBpeTokenizer, LLAMA3_PRE } from "./bpe.js";
 import { SpmTokenizer } from "./spm.js";
 import type { Tokenizer } from "./types.js";
 
@@ -34,14 +34,15 @@ export function tokenizerFromGguf(file: GgufFile): Tokenizer {
     const merges = file.get("tokenizer.ggml.merges");
     if (!Array.isArray(merges))
       throw new InputError(`${file.path}: gpt2 tokenizer without tokenizer.ggml.merges`);
+    const pre = String(file.get("tokenizer.ggml.pre") ?? "default");
     return new ByteLevelBpeTokenizer({
       tokens: tokens as string[],
       types,
       merges: merges as string[],
-      pre: String(file.get("tokenizer.ggml.pre") ?? "default"),
+      pre,
       bosId: id("tokenizer.ggml.bos_token_id"),
       eosId: id("tokenizer.ggml.eos_token_id"),
-      addBos: flag("tokenizer.ggml.add_bos_token", false),
+      addBos: flag("tokenizer.ggml.add_bos_token", LLAMA3_PRE.has(pre)),
     });
   }
   throw new InputError(
