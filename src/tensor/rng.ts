@@ -44,21 +44,24 @@ export class Rng {
 
   /**
    * Inverted dropout in one pass: dst[i] (=|+=) src[i]/(1−p) with probability 1−p, else 0 (or unchanged
-   * when accumulating). The generator runs on local variables, several times faster than nextUint32 per
-   * element; the stream consumed is exactly one nextUint32 per element.
+   * when accumulating). Each 32-bit draw serves two elements (16 bits each), so the drop probability is p
+   * rounded to a multiple of 2⁻¹⁶ (0.2 → 0.199997); the survivors' scale is exactly 1/(1−p), as torch.
+   * Consumes ceil(n/2) nextUint32 draws, so replaying from a saved state reproduces the mask.
    */
   applyDropout(src: Float32Array, dst: Float32Array, p: number, accumulate: boolean): void {
-    let s0 = this.s0 | 0;
-    let s1 = this.s1 | 0;
-    let s2 = this.s2 | 0;
-    let s3 = this.s3 | 0;
-    // Compare as signed int32 (x ^ 2³¹ maps unsigned order onto signed order) to stay in small integers.
-    const threshold = Math.ceil(p * 4294967296) - 2147483648;
+    const threshold = Math.round(p * 65536);
     const scale = 1 / (1 - p);
     const n = src.length;
-    for (let i = 0; i < n; i++) {
+    const pairs = n >> 1;
+    // The generator runs on locals (xoshiro128**, same stream as nextUint32); one loop per mode keeps
+    // the hot loop branch-free.
+    let s0 = this.s0;
+    let s1 = this.s1;
+    let s2 = this.s2;
+    let s3 = this.s3;
+    for (let k = 0; k < pairs; k++) {
       const m = Math.imul(s1, 5);
-      const r = Math.imul((m << 7) | (m >>> 25), 9) ^ -2147483648;
+      const r = Math.imul((m << 7) | (m >>> 25), 9);
       const t = s1 << 9;
       s2 ^= s0;
       s3 ^= s1;
@@ -66,14 +69,26 @@ export class Rng {
       s0 ^= s3;
       s2 ^= t;
       s3 = (s3 << 11) | (s3 >>> 21);
-      const v = r >= threshold ? src[i]! * scale : 0;
-      if (accumulate) dst[i] = dst[i]! + v;
-      else dst[i] = v;
+      const i = 2 * k;
+      const v0 = (r & 0xffff) >= threshold ? src[i]! * scale : 0;
+      const v1 = r >>> 16 >= threshold ? src[i + 1]! * scale : 0;
+      if (accumulate) {
+        dst[i] = dst[i]! + v0;
+        dst[i + 1] = dst[i + 1]! + v1;
+      } else {
+        dst[i] = v0;
+        dst[i + 1] = v1;
+      }
     }
     this.s0 = s0;
     this.s1 = s1;
     this.s2 = s2;
     this.s3 = s3;
+    if (n & 1) {
+      const i = n - 1;
+      const v = (this.nextUint32() & 0xffff) >= threshold ? src[i]! * scale : 0;
+      dst[i] = accumulate ? dst[i]! + v : v;
+    }
   }
 
   /** Uniform in [0, 1) with 53 random bits. */

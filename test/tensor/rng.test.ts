@@ -21,18 +21,23 @@ describe("Rng", () => {
     expect(a.uniform()).toBe(x);
   });
 
-  it("applyDropout consumes one nextUint32 per element and keeps exactly those ≥ p·2³²", () => {
+  it("applyDropout draws 16 bits per element (two per nextUint32) and keeps those ≥ round(p·2¹⁶)", () => {
     const a = new Rng(9);
     const b = new Rng(9);
-    const src = Float32Array.from({ length: 1000 }, (_, i) => i + 1);
-    const dst = new Float32Array(1000);
+    const src = Float32Array.from({ length: 1001 }, (_, i) => i + 1);
+    const dst = new Float32Array(1001);
     a.applyDropout(src, dst, 0.3, false);
-    for (let i = 0; i < 1000; i++) {
-      const keep = b.nextUint32() >= 0.3 * 4294967296;
-      expect(dst[i]).toBeCloseTo(keep ? (i + 1) / 0.7 : 0, 3);
+    const threshold = Math.round(0.3 * 65536);
+    for (let i = 0; i < 1001; i += 2) {
+      const r = b.nextUint32();
+      const halves = [r & 0xffff, r >>> 16];
+      for (let k = 0; k < 2 && i + k < 1001; k++) {
+        const keep = halves[k]! >= threshold;
+        expect(dst[i + k]).toBeCloseTo(keep ? (i + k + 1) / 0.7 : 0, 3);
+      }
     }
     expect(a.nextUint32()).toBe(b.nextUint32());
-    const acc = new Float32Array(1000).fill(1);
+    const acc = new Float32Array(1001).fill(1);
     b.setState(new Rng(9).getState());
     b.applyDropout(src, acc, 0.3, true);
     acc.forEach((v, i) => {

@@ -71,7 +71,10 @@ export function linearRecurrenceScan(bu: Tensor, lambda: Tensor, layout: ScanLay
   const out = new Tensor(h, bu.shape);
   if (needsGrad(bu, lambda)) {
     record(out, (gOut) => {
-      const g = gOut.slice();
+      // Work in place in bu's gradient when it has none yet (the usual case): saves a copy and an add pass.
+      const fresh = bu.requiresGrad ? bu.freshGradOrNull() : null;
+      const g = fresh ?? gOut.slice();
+      if (fresh) fresh.set(gOut);
       const gLam = new Float64Array(width);
       const gPow = powers ? new Float64Array(powers.re.length * 2) : null;
       for (let k = 0; k < numSeq; k++) {
@@ -80,10 +83,7 @@ export function linearRecurrenceScan(bu: Tensor, lambda: Tensor, layout: ScanLay
         if (sequential[k]) sequentialBackward(g, gLam, h, lam, mask, r0, n, C);
         else blockBackward(g, gPow!, saved!, powers!, mask, r0, n, P, levels, C);
       }
-      if (bu.requiresGrad) {
-        const gb = bu.gradBuffer();
-        for (let i = 0; i < g.length; i++) gb[i] = gb[i]! + g[i]!;
-      }
+      if (bu.requiresGrad && !fresh) bu.accumulateGrad(g, true);
       if (lambda.requiresGrad) {
         if (powers) addPowerGradients(gLam, gPow!, powers, C, P >> 1);
         const gl = lambda.gradBuffer();
