@@ -5,7 +5,8 @@
  * state dicts and PEFT adapters map one to one.
  *
  * Inference (lastLogits) runs under noGrad and only projects the last position onto the vocabulary; in
- * the last layer only that position's query, output projection and MLP are computed. Training (hidden)
+ * the last layer only that position's query, output projection and MLP are computed (hidden's lastRows
+ * does the same for the last k positions when training on an answer). Training (hidden)
  * records everything on the tape; attention keeps O(T·d) per layer (see ops/attention.ts).
  */
 
@@ -89,11 +90,11 @@ class Attention extends Module {
     this.o_proj = this.registerModule("o_proj", new Projection(qw, c.hiddenSize, c.outputBias));
   }
 
-  /** x [T, d] normed input; with lastOnly, returns only the last position's output [1, d]. */
-  forward(x: Tensor, rope: RopeTable, lastOnly: boolean): Tensor {
+  /** x [T, d] normed input; returns the outputs of the last `rows` positions [rows, d]. */
+  forward(x: Tensor, rope: RopeTable, rows: number): Tensor {
     const T = x.dim(0);
     const c = this.c;
-    const xq = lastOnly ? slice(x, 0, T - 1, T) : x;
+    const xq = rows < T ? slice(x, 0, T - rows, T) : x;
     const q = rotary(this.q_proj.forward(xq), c.numHeads, rope, T - xq.dim(0));
     const k = rotary(this.k_proj.forward(x), c.numKvHeads, rope);
     const v = this.v_proj.forward(x);
@@ -142,10 +143,11 @@ export class DecoderLayer extends Module {
     this.mlp = this.registerModule("mlp", new Mlp(c));
   }
 
-  forward(x: Tensor, rope: RopeTable, lastOnly: boolean): Tensor {
+  /** x [T, d]; returns the last `rows` positions (the keys and values still cover all T). */
+  forward(x: Tensor, rope: RopeTable, rows: number): Tensor {
     const T = x.dim(0);
-    const attn = this.self_attn.forward(this.input_layernorm.forward(x), rope, lastOnly);
-    const h = add(lastOnly ? slice(x, 0, T - 1, T) : x, attn);
+    const attn = this.self_attn.forward(this.input_layernorm.forward(x), rope, rows);
+    const h = add(rows < T ? slice(x, 0, T - rows, T) : x, attn);
     return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
   }
 
@@ -258,12 +260,14 @@ export class LlamaForCausalLM extends Module {
   }
 
   /**
-   * Final-normed hidden states [T, d] of a token sequence (with lastOnly: [1, d], the last position).
+   * Final-normed hidden states [T, d] of a token sequence; with `lastRows` k only the last k positions
+   * [k, d] (the last layer then computes only those queries and MLP rows: use k = 1 for next-token
+   * scoring, k = answer length for training on the answer).
    * Records on the tape when grad mode is on and something requires grad. With `checkpoint`, each
    * decoder layer keeps only its input on the tape and is recomputed in the backward pass (about one
    * more forward of compute for O(layers·T·d) activation memory).
    */
-  hidden(ids: Int32Array, options: { lastOnly?: boolean; checkpoint?: boolean } = {}): Tensor {
+  hidden(ids: Int32Array, options: { lastRows?: number; checkpoint?: boolean } = {}): Tensor {
     if (ids.length === 0) throw new RangeError("cannot run the model on an empty sequence");
     const c = this.config;
     for (let i = 0; i < ids.length; i++) {
@@ -274,8 +278,9 @@ export class LlamaForCausalLM extends Module {
     let x = embedding(this.model.embed_tokens, ids);
     const layers = this.model.layers;
     layers.forEach((layer, i) => {
-      const lastOnly = (options.lastOnly ?? false) && i === layers.length - 1;
-      const run = (input: Tensor) => layer.forward(input, this.rope, lastOnly);
+      const rows =
+        i === layers.length - 1 ? Math.min(options.lastRows ?? ids.length, ids.length) : ids.length;
+      const run = (input: Tensor) => layer.forward(input, this.rope, rows);
       x = options.checkpoint
         ? checkpoint(run, x, x.requiresGrad || layer.hasTrainable(), layer.randomState())
         : run(x);
@@ -290,7 +295,7 @@ export class LlamaForCausalLM extends Module {
 
   /** Next-token logits after the last token (inference: no tape, one vocabulary projection). */
   lastLogits(ids: Int32Array): Float32Array {
-    return noGrad(() => this.logits(this.hidden(ids, { lastOnly: true })).data);
+    return noGrad(() => this.logits(this.hidden(ids, { lastRows: 1 })).data);
   }
 
   /** Attaches fresh adapters (A random, B zero) to the target projections of every layer. */

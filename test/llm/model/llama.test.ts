@@ -43,6 +43,13 @@ describe("LlamaForCausalLM", () => {
     expect(maxAbsDiff(last, full.data.slice((ids.length - 1) * 64))).toBeLessThan(1e-5);
   });
 
+  it("lastRows k gives the last k rows of the full hidden states", () => {
+    const full = noGrad(() => model.hidden(ids));
+    const last3 = noGrad(() => model.hidden(ids, { lastRows: 3 }));
+    expect(last3.shape).toEqual([3, 32]);
+    expect(maxAbsDiff(last3.data, full.data.slice((ids.length - 3) * 32))).toBeLessThan(1e-5);
+  });
+
   it("is causal: a prefix's logits do not depend on later tokens", () => {
     const prefix = model.lastLogits(ids.slice(0, 10));
     const full = noGrad(() => model.logits(model.hidden(ids)));
