@@ -205,6 +205,8 @@ export async function trainRetriever(opts: TrainRetrieverOptions): Promise<Train
 
   const bar = state.stoppedBy === null ? progress("training", cfg.maxIterations ?? undefined) : null;
   while (state.stoppedBy === null) {
+    // Give the event loop a turn: signal handlers (Ctrl-C message) and timers run between steps.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     if (state.epoch >= cfg.maxEpochs) {
       state.stoppedBy = "max-epochs";
       break;

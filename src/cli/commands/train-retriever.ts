@@ -120,6 +120,14 @@ export const trainRetrieverCommand: CommandSpec = {
         candidateCount: ev.numCandidates,
       });
     log.info(`run folder: ${runDir}`);
+    // A kill at any moment is safe (atomic checkpoints); on Ctrl-C, say how to continue.
+    const onInterrupt = () => {
+      process.stderr.write(
+        `\ninterrupted; continue from the last checkpoint with: llamarec train retriever --run ${runDir} --resume\n`,
+      );
+      process.exit(130);
+    };
+    process.once("SIGINT", onInterrupt);
     const result = await trainRetriever({
       dataset,
       datasetOptions: recorded as unknown as Record<string, unknown>,
@@ -128,7 +136,7 @@ export const trainRetrieverCommand: CommandSpec = {
       training,
       runDir,
       resume,
-    });
+    }).finally(() => process.off("SIGINT", onInterrupt));
     const m = result.evaluation;
     const fmt = (x: number | undefined) => (x === undefined ? "-" : x.toFixed(4));
     const lines = [
