@@ -261,6 +261,12 @@ export function randomLlamaWeights(config: LlamaConfig, seed = 0, std = 0.02): H
     w.set(`${p}.self_attn.k_proj.weight`, normal([kv, d]));
     w.set(`${p}.self_attn.v_proj.weight`, normal([kv, d]));
     w.set(`${p}.self_attn.o_proj.weight`, normal([d, q]));
+    if (config.attentionBias) {
+      w.set(`${p}.self_attn.q_proj.bias`, normal([q]));
+      w.set(`${p}.self_attn.k_proj.bias`, normal([kv]));
+      w.set(`${p}.self_attn.v_proj.bias`, normal([kv]));
+    }
+    if (config.outputBias) w.set(`${p}.self_attn.o_proj.bias`, normal([d]));
     w.set(`${p}.post_attention_layernorm.weight`, ones(d));
     w.set(`${p}.mlp.gate_proj.weight`, normal([config.intermediateSize, d]));
     w.set(`${p}.mlp.up_proj.weight`, normal([config.intermediateSize, d]));
@@ -308,8 +314,8 @@ export function writeLlamaGguf(
   vocab: TinyVocab,
   options: { matrixType?: GgmlType; name?: string } = {},
 ): void {
-  if (config.architecture === "qwen2") throw new Error("writeLlamaGguf writes llama-architecture files only");
-  const a = "llama";
+  // Mistral is stored as llama in GGUF; qwen2 keeps its own name, NeoX RoPE and unpermuted Q/K.
+  const a = config.architecture === "qwen2" ? "qwen2" : "llama";
   const meta = new Map<string, GgufValue>([
     ["general.architecture", gguf.str(a)],
     ["general.name", gguf.str(options.name ?? "llamarec-tiny")],
@@ -331,7 +337,7 @@ export function writeLlamaGguf(
     const ggufName = hfToGgufName(name);
     if (!ggufName) throw new Error(`no GGUF name for weight ${name}`);
     let data = t.data;
-    const qk = /\.self_attn\.([qk])_proj\.(weight|bias)$/.exec(name);
+    const qk = a === "llama" ? /\.self_attn\.([qk])_proj\.(weight|bias)$/.exec(name) : null;
     if (qk) {
       const heads = qk[1] === "q" ? config.numHeads : config.numKvHeads;
       data = permuteRows(data, heads, qk[2] === "weight" ? t.shape[1]! : 1);
@@ -492,8 +498,8 @@ export async function writeLlamaHfFolder(
   vocab: TinyVocab,
 ): Promise<void> {
   await writeJsonAtomic(join(dir, "config.json"), {
-    architectures: ["LlamaForCausalLM"],
-    model_type: "llama",
+    architectures: [config.architecture === "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
+    model_type: config.architecture,
     vocab_size: config.vocabSize,
     hidden_size: config.hiddenSize,
     intermediate_size: config.intermediateSize,
@@ -549,14 +555,32 @@ export interface TinyModelPaths {
  */
 export async function writeTinyLlama(
   dir: string,
-  options: { size?: string; seed?: number; vocab?: TinyVocab; std?: number } = {},
+  options: {
+    size?: string;
+    seed?: number;
+    vocab?: TinyVocab;
+    std?: number;
+    /** Variations of the scratch config, e.g. { architecture: "qwen2", attentionBias: true }. */
+    overrides?: Partial<
+      Pick<LlamaConfig, "architecture" | "attentionBias" | "outputBias" | "tieWordEmbeddings" | "ropeTheta">
+    >;
+  } = {},
 ): Promise<TinyModelPaths> {
   const vocab = options.vocab ?? builtinSpmVocab();
-  const config = scratchConfig(options.size ?? "scratch:tiny", {
-    size: vocab.tokens.length,
-    bosId: vocab.bosId,
-    eosId: vocab.eosId,
-  });
+  const base = {
+    ...scratchConfig(options.size ?? "scratch:tiny", {
+      size: vocab.tokens.length,
+      bosId: vocab.bosId,
+      eosId: vocab.eosId,
+    }),
+    ...options.overrides,
+  };
+  // Keep the bias flags expressible in config.json: qwen2 always has q/k/v biases and no o_proj bias,
+  // Llama's attention_bias covers all four projections.
+  const config: LlamaConfig =
+    base.architecture === "qwen2"
+      ? { ...base, attentionBias: true, outputBias: false }
+      : { ...base, outputBias: base.attentionBias };
   const weights = randomLlamaWeights(config, options.seed ?? 0, options.std);
   const gguf = join(dir, "model.gguf");
   const hfDir = join(dir, "hf");

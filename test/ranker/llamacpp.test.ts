@@ -221,3 +221,51 @@ describe.skipIf(!HAVE_SHARED)(
     });
   },
 );
+
+describe("llama.cpp agrees with the reference forward on architecture variants", () => {
+  const variants = [
+    {
+      name: "qwen2 (q/k/v biases, NeoX RoPE, unpermuted Q/K, tied embeddings)",
+      overrides: { architecture: "qwen2", tieWordEmbeddings: true, ropeTheta: 1e6 },
+    },
+    { name: "llama with attention_bias (permuted biases, o_proj bias)", overrides: { attentionBias: true } },
+  ] as const;
+  for (const v of variants) {
+    it(v.name, async () => {
+      const paths = await writeTinyLlama(mkdtempSync(join(tmpdir(), "llamarec-arch-")), {
+        seed: 11,
+        std: 0.2,
+        overrides: v.overrides,
+      });
+      const g = GgufModel.open(paths.gguf);
+      const h = HfModel.open(paths.hfDir);
+      const tok = tokenizerFromGguf(g.file);
+      const verbalizer = Verbalizer.create(tok);
+      const prompt = new PromptBuilder(tok).build({
+        history: ["Toy Story (1995)", "Heat (1995)"],
+        candidates: ["a", "b", "c", "d"],
+      });
+      const backend = await LlamaCppBackend.open({
+        modelPath: paths.gguf,
+        threads: 2,
+        sequences: 1,
+        kvCacheF32: true,
+      });
+      try {
+        expect(g.config).toEqual(h.config);
+        const [scores] = await backend.scorePrompts([
+          { ids: prompt.ids, letterIds: verbalizer.ids.slice(0, 4) },
+        ]);
+        const logits = referenceLogits(h, prompt.ids);
+        const expected = logSoftmax(verbalizer.ids.slice(0, 4).map((id) => logits[id]!));
+        expect(maxAbsDiff(logSoftmax(scores!), expected)).toBeLessThan(1e-4);
+        // Our GGUF loader (biases un-permuted for llama, left alone for qwen2) gives the same function.
+        expect(maxAbsDiff(referenceLogits(g, prompt.ids), logits)).toBeLessThan(1e-9);
+      } finally {
+        await backend.close();
+        g.close();
+        h.close();
+      }
+    });
+  }
+});
