@@ -271,3 +271,42 @@ describe("GGUF and HF loaders give identical weights", () => {
     }
   });
 });
+
+describe("lazy safetensors reader", () => {
+  it("decodes F32, F16 and BF16 tensors and rejects bad headers", async () => {
+    const { LazySafetensors } = await import("../../src/llm/hf/safetensors-lazy.js");
+    const { floatToBf16, floatToHalf } = await import("../../src/llm/gguf/dequant.js");
+    const values = [1.5, -2, 0.25, 1024];
+    const f32 = Buffer.alloc(16);
+    const f16 = Buffer.alloc(8);
+    const bf16 = Buffer.alloc(8);
+    values.forEach((v, i) => {
+      f32.writeFloatLE(v, i * 4);
+      f16.writeUInt16LE(floatToHalf(v), i * 2);
+      bf16.writeUInt16LE(floatToBf16(v), i * 2);
+    });
+    const header = JSON.stringify({
+      __metadata__: { format: "pt" },
+      a: { dtype: "F32", shape: [2, 2], data_offsets: [0, 16] },
+      b: { dtype: "F16", shape: [4], data_offsets: [16, 24] },
+      c: { dtype: "BF16", shape: [1, 4], data_offsets: [24, 32] },
+      d: { dtype: "I64", shape: [1], data_offsets: [32, 40] },
+    });
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(header.length));
+    const dir = tmp();
+    const path = join(dir, "x.safetensors");
+    writeFileSync(path, Buffer.concat([len, Buffer.from(header), f32, f16, bf16, Buffer.alloc(8)]));
+    const st = LazySafetensors.open(path);
+    try {
+      for (const n of ["a", "b", "c"]) expect(Array.from(st.read(n)), n).toEqual(values);
+      expect(st.metadata).toEqual({ format: "pt" });
+      expect(() => st.read("d")).toThrow(/dtype I64/);
+      expect(() => st.read("zz")).toThrow(/no tensor zz/);
+    } finally {
+      st.close();
+    }
+    writeFileSync(join(dir, "bad.safetensors"), Buffer.concat([len, Buffer.from("{not json")]));
+    expect(() => LazySafetensors.open(join(dir, "bad.safetensors"))).toThrow(/header length|not JSON/);
+  });
+});

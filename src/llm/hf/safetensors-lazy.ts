@@ -4,6 +4,7 @@
  * for a 13 GB Llama shard).
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { endianness } from "node:os";
 import { InputError } from "../../util/errors.js";
 import { bf16ToFloat, halfToFloat } from "../gguf/dequant.js";
 
@@ -15,6 +16,7 @@ export interface SafetensorsEntry {
   end: number;
 }
 
+const HOST_IS_LE = endianness() === "LE";
 const ELEMENT_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 
 export class LazySafetensors {
@@ -93,6 +95,10 @@ export class LazySafetensors {
     }
     const buf = Buffer.alloc(e.end - e.begin);
     readSync(this.fd, buf, 0, buf.length, e.begin);
+    if (e.dtype === "F32" && HOST_IS_LE) {
+      // Buffer.alloc may hand back a pooled, unaligned view; copy into a fresh aligned array.
+      return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+    }
     const out = new Float32Array(count);
     for (let i = 0; i < count; i++) {
       switch (e.dtype) {
