@@ -180,6 +180,13 @@ describe("GGUF writer + reader", () => {
     const good = encodeGguf(new Map([["k", gguf.str("v")]]), [
       { name: "t", dims: [32], type: GgmlType.F32, data: new Float32Array(32) },
     ]);
+    const v2 = Buffer.from(good);
+    v2.writeUInt32LE(2, 4); // v2 has the same layout as v3 (v3 only added big-endian files)
+    writeFileSync(join(dir, "v2.gguf"), v2);
+    const f2 = GgufFile.open(join(dir, "v2.gguf"));
+    expect(f2.version).toBe(2);
+    expect(f2.get("k")).toBe("v");
+    f2.close();
     const v1 = Buffer.from(good);
     v1.writeUInt32LE(1, 4);
     writeFileSync(join(dir, "v1.gguf"), v1);

@@ -15,6 +15,7 @@ import {
 } from "../../src/llm/tokenizer/bpe.js";
 import { tokenizerFromGguf } from "../../src/llm/tokenizer/gguf.js";
 import { HfTokenizer } from "../../src/llm/tokenizer/hf.js";
+import { loadTokenizer } from "../../src/llm/tokenizer/index.js";
 import { SpmTokenizer } from "../../src/llm/tokenizer/spm.js";
 import type { Tokenizer } from "../../src/llm/tokenizer/types.js";
 import { PAPER_PROMPT, PromptBuilder } from "../../src/ranker/prompt.js";
@@ -78,13 +79,13 @@ describe("SentencePiece tokenizer (built-in vocabulary)", () => {
     expect(SPM.decode([1, 2], { skipSpecial: false })).toBe("<s></s>");
   });
 
-  it("maps the GGUF metadata to the same tokenizer", async () => {
+  it("maps the GGUF metadata to the same tokenizer; loadTokenizer opens files and folders", async () => {
     const dir = mkdtempSync(join(tmpdir(), "llamarec-tok-"));
     const paths = await writeTinyLlama(dir);
-    const f = GgufFile.open(paths.gguf);
-    const fromGguf = tokenizerFromGguf(f);
-    f.close();
+    const fromGguf = loadTokenizer(paths.gguf);
     expect(fromGguf.kind).toBe("spm");
+    expect(loadTokenizer(paths.hfDir).kind).toBe("hf");
+    expect(() => loadTokenizer(join(dir, "nope.gguf"))).toThrow(/no such file or folder/);
     for (const t of probeTexts(SPM)) expect(fromGguf.encode(t)).toEqual(SPM.encode(t));
   });
 });
