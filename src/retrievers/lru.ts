@@ -237,6 +237,9 @@ export function planRows(
   batchSize: number,
   seqLen: number,
 ): RowPlan {
+  if (!(Number.isInteger(seqLen) && seqLen >= 1 && Number.isInteger(batchSize) && batchSize >= 0)) {
+    throw new RangeError(`lru: batch of ${batchSize} sequences of length ${seqLen}`);
+  }
   if (tokens.length !== batchSize * seqLen) {
     throw new RangeError(`lru: ${tokens.length} tokens for a ${batchSize}×${seqLen} batch`);
   }
@@ -332,36 +335,40 @@ export class LruRec extends Module implements SequentialRetriever {
     return loss.item();
   }
 
-  /** Mean loss without gradients (validation). */
+  /** Mean loss in inference mode (no dropout, no gradients), e.g. for validation. */
   loss(batch: SequenceBatch): number {
-    return noGrad(() => {
+    return this.inference(() => {
       const plan = planRows(batch.tokens, batch.labels, batch.batchSize, batch.seqLen);
       const h = this.hidden(plan);
       return linearCrossEntropy(h, this.embedding.token.weight, this.model.bias, plan.labels, 0).item();
     });
   }
 
-  scoreNext(tokens: Int32Array, batchSize: number, seqLen: number): Float32Array {
+  /** Runs `fn` in eval mode without a tape, then restores the previous mode. */
+  private inference<T>(fn: () => T): T {
     const wasTraining = this.training;
     this.eval();
     try {
-      return noGrad(() => {
-        const plan = planRows(tokens, null, batchSize, seqLen);
-        const h = this.hidden(plan);
-        const d = this.config.hiddenDim;
-        const last = new Float32Array(batchSize * d);
-        for (let b = 0; b < batchSize; b++) {
-          const r = plan.lastRow[b]!;
-          last.set(h.data.subarray(r * d, (r + 1) * d), b * d);
-        }
-        const scores = matmul(new Tensor(last, [batchSize, d]), this.embedding.token.weight, {
-          transB: true,
-        });
-        return add(scores, this.model.bias).data;
-      });
+      return noGrad(fn);
     } finally {
       this.train(wasTraining);
     }
+  }
+
+  scoreNext(tokens: Int32Array, batchSize: number, seqLen: number): Float32Array {
+    return this.inference(() => {
+      const plan = planRows(tokens, null, batchSize, seqLen);
+      const h = this.hidden(plan);
+      const d = this.config.hiddenDim;
+      const last = new Float32Array(batchSize * d);
+      for (let b = 0; b < batchSize; b++) {
+        const r = plan.lastRow[b]!;
+        last.set(h.data.subarray(r * d, (r + 1) * d), b * d);
+      }
+      // One GEMM over the last positions only: [B, d]·Eᵀ + bias.
+      const scores = matmul(new Tensor(last, [batchSize, d]), this.embedding.token.weight, { transB: true });
+      return add(scores, this.model.bias).data;
+    });
   }
 }
 
