@@ -32,13 +32,32 @@ export function isEnabled(at: LogLevel): boolean {
   return ORDER[at] <= ORDER[level];
 }
 
+/** A progress line being redrawn in place on the terminal; log lines must not land in the middle of it. */
+export interface LiveLine {
+  clear(): void;
+  redraw(): void;
+}
+
+let live: LiveLine | null = null;
+
+export function setLiveLine(line: LiveLine): void {
+  live = line;
+}
+
+/** Stop treating `line` as live (no-op if another line has taken over). */
+export function releaseLiveLine(line: LiveLine): void {
+  if (live === line) live = null;
+}
+
 function emit(at: LogLevel, args: unknown[]): void {
   if (!isEnabled(at)) return;
+  live?.clear();
   const text = args.map((a) =>
     typeof a === "string" ? a : a instanceof Error ? a.message : JSON.stringify(a),
   );
   const prefix = at === "info" ? "" : `${at}: `;
   sink.write(`${prefix}${text.join(" ")}\n`);
+  live?.redraw();
 }
 
 export const log = {

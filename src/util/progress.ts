@@ -5,7 +5,7 @@
  *
  *   const p = progress("training", total); p.tick(); ... p.done();
  */
-import { isEnabled } from "./log.js";
+import { isEnabled, type LiveLine, releaseLiveLine, setLiveLine } from "./log.js";
 
 export interface Progress {
   /** Count `n` more units done; `extra` (e.g. "loss 3.21") is shown after the counters. */
@@ -77,6 +77,13 @@ export function progress(label: string, total?: number, options: ProgressOptions
     }
   };
 
+  // On a TTY, log lines clear the progress line first and redraw it after themselves.
+  const liveLine: LiveLine = {
+    clear: () => stream.write("\r\x1b[2K"),
+    redraw: () => draw(false),
+  };
+  if (tty && enabled) setLiveLine(liveLine);
+
   return {
     tick(n = 1, extra) {
       if (finished) return;
@@ -92,6 +99,7 @@ export function progress(label: string, total?: number, options: ProgressOptions
       if (finished) return;
       finished = true;
       if (extra !== undefined) lastExtra = extra;
+      releaseLiveLine(liveLine);
       draw(true);
     },
   };

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { setLogLevel } from "../../src/util/log.js";
+import { log, setLogLevel, setLogSink } from "../../src/util/log.js";
 import { formatDuration, progress } from "../../src/util/progress.js";
 
 function fakeStream(isTTY: boolean) {
@@ -37,6 +37,30 @@ describe("progress", () => {
     p.done();
     expect(writes[0]).toBe("\r\x1b[2Kranking  5  5.00/s");
     expect(writes[1]).toBe("\r\x1b[2Kranking  5  5.00/s  in 1s\n");
+  });
+
+  it("keeps log lines off the TTY progress line", () => {
+    let t = 0;
+    const { writes, stream } = fakeStream(true);
+    const prev = setLogSink(stream);
+    try {
+      const p = progress("ranking", 10, { stream: stream as never, now: () => t });
+      t = 1000;
+      p.tick(2);
+      log.info("a message");
+      p.done();
+      log.info("after");
+    } finally {
+      setLogSink(prev);
+    }
+    expect(writes).toEqual([
+      "\r\x1b[2Kranking  2/10 (20.0%)  2.00/s  ETA 4s",
+      "\r\x1b[2K",
+      "a message\n",
+      "\r\x1b[2Kranking  2/10 (20.0%)  2.00/s  ETA 4s",
+      "\r\x1b[2Kranking  2/10 (20.0%)  2.00/s  in 1s\n",
+      "after\n",
+    ]);
   });
 
   it("is silent under --quiet", () => {
