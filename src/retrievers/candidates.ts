@@ -37,17 +37,31 @@ export function candidateRecords(evaluation: SplitEvaluation): CandidateRecord[]
 export function formatCandidates(records: Iterable<CandidateRecord>): string {
   let out = "";
   for (const r of records) {
-    // Fixed key order so files diff cleanly; float32 scores printed at full float64 precision round-trip.
+    // Fixed key order so files diff cleanly.
     out += `${JSON.stringify({
       split: r.split,
       user: r.user,
       label: r.label,
       labelRank: r.labelRank,
       candidates: r.candidates,
-      scores: r.scores,
+      scores: r.scores.map(shortestFloat32),
     })}\n`;
   }
   return out;
+}
+
+/**
+ * The shortest decimal that reads back (through Math.fround) as the same float32: scores are float32,
+ * and printing their float64 expansion (0.30000001192092896) would double the file for no information.
+ * Values that are not float32 are returned unchanged.
+ */
+export function shortestFloat32(v: number): number {
+  if (!Number.isFinite(v) || Math.fround(v) !== v) return v;
+  for (let p = 1; p <= 9; p++) {
+    const d = Number(v.toPrecision(p));
+    if (Math.fround(d) === v) return d;
+  }
+  return v;
 }
 
 export async function writeCandidates(path: string, records: Iterable<CandidateRecord>): Promise<void> {

@@ -4,6 +4,7 @@ import {
   formatCandidates,
   labelCoverage,
   parseCandidates,
+  shortestFloat32,
 } from "../../src/retrievers/candidates.js";
 import { evaluateSplit, topItems } from "../../src/retrievers/evaluate.js";
 import type { SequentialRetriever } from "../../src/retrievers/types.js";
@@ -20,18 +21,25 @@ const record = (over: Partial<CandidateRecord> = {}): CandidateRecord => ({
 });
 
 describe("candidates.jsonl", () => {
+  it("prints float32 scores in their shortest exact form", () => {
+    const f = [0.1, 1 / 3, -7.25, 123456.789, 1e-20].map(Math.fround);
+    const printed = f.map(shortestFloat32);
+    expect(printed.slice(0, 3)).toEqual([0.1, 0.33333334, -7.25]);
+    expect(printed.map(Math.fround)).toEqual(f);
+    expect(shortestFloat32(0.1)).toBe(0.1); // not a float32: unchanged
+    const line = formatCandidates([record({ scores: [f[0]!, f[1]!, f[2]!] })]);
+    expect(line).toContain('"scores":[0.1,0.33333334,-7.25]');
+  });
+
   it("round-trips, one line per record, fixed key order", () => {
-    const text = formatCandidates([
-      record(),
-      record({ split: "val", user: 2, scores: [0.1, 0.2, 0.30000001192092896] }),
-    ]);
+    const f3 = Math.fround(0.3);
+    const text = formatCandidates([record(), record({ split: "val", user: 2, scores: [0.5, 0.25, f3] })]);
     expect(text.split("\n")[0]).toBe(
       '{"split":"test","user":1,"label":3,"labelRank":2,"candidates":[5,3,1],"scores":[0.5,0.25,-1]}',
     );
-    expect(parseCandidates(text, "c.jsonl")).toEqual([
-      record(),
-      record({ split: "val", user: 2, scores: [0.1, 0.2, 0.30000001192092896] }),
-    ]);
+    const parsed = parseCandidates(text, "c.jsonl");
+    expect(parsed[0]).toEqual(record());
+    expect(parsed[1]!.scores.map(Math.fround)).toEqual([0.5, 0.25, f3]);
   });
 
   it("names file, line and field of a bad row", () => {
