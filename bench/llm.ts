@@ -43,6 +43,9 @@ const skipCpp = process.argv.includes("--skip-cpp");
 const skipForward = process.argv.includes("--skip-forward");
 // Per-layer activation checkpointing during training (recompute in backward).
 const useCheckpoint = process.argv.includes("--checkpoint");
+const skipTrain = process.argv.includes("--skip-train");
+// llama.cpp threads; ours follow LLAMAREC_THREADS (default 2).
+const cppThreads = arg("--cpp-threads", 2);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
@@ -73,7 +76,7 @@ async function forwardBench(model: LlamaForCausalLM, path: string) {
   if (skipCpp) return;
   const cpp = await LlamaCppBackend.open({
     modelPath: path,
-    threads: 2,
+    threads: cppThreads,
     sequences: 1,
     kvCacheF32: true,
     contextSize: Math.max(2048, tokens + 8),
@@ -89,7 +92,7 @@ async function forwardBench(model: LlamaForCausalLM, path: string) {
     }
     const cppMs = median(theirs);
     console.log(
-      `llama.cpp forward ${tokens} tokens: median ${cppMs.toFixed(0)} ms = ${((tokens / cppMs) * 1000).toFixed(0)} tokens/s (runs: ${theirs.map((x) => x.toFixed(0)).join(", ")})`,
+      `llama.cpp (${cppThreads} threads) forward ${tokens} tokens: median ${cppMs.toFixed(0)} ms = ${((tokens / cppMs) * 1000).toFixed(0)} tokens/s (runs: ${theirs.map((x) => x.toFixed(0)).join(", ")})`,
     );
     console.log(`ratio engine/llama.cpp time: ${(oursMs / cppMs).toFixed(2)}×`);
   } finally {
@@ -154,7 +157,7 @@ try {
   const path = join(dir, "model.gguf");
   writeLlamaGguf(path, model, { tokenizer: syntheticSpmVocab(vocab) });
   if (!skipForward) await forwardBench(model, path);
-  trainBench(model);
+  if (!skipTrain) trainBench(model);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
