@@ -9,6 +9,7 @@ import { llamaGgufMetadata, llamaGgufTensors, writeLlamaGguf } from "../../../sr
 import { LlamaForCausalLM } from "../../../src/llm/model/llama.js";
 import { loadLlama } from "../../../src/llm/model/load.js";
 import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../../../src/llm/model/synthetic.js";
+import { writeTinyLlama } from "../../../src/llm/tiny.js";
 import { gradCheck } from "../../../src/tensor/gradcheck.js";
 import { linearCrossEntropy } from "../../../src/tensor/ops/cross_entropy.js";
 import { backward, noGrad } from "../../../src/tensor/tape.js";
@@ -144,6 +145,16 @@ describe("GGUF layout", () => {
       const q = model.model.layers[0]!.self_attn.q_proj.weight.data;
       expect(maxAbsDiff(onDisk, q) === 0).toBe(config.architecture === "qwen2");
     }
+  });
+
+  it("loads the same model from GGUF and from an HF folder (Q/K un-permuted)", async () => {
+    const paths = await writeTinyLlama(join(dir, "tiny"), { seed: 4, std: 0.2 });
+    const fromGguf = loadLlama(paths.gguf);
+    const fromHf = loadLlama(paths.hfDir);
+    const prompt = Int32Array.from({ length: 25 }, (_, i) => 1 + ((i * 13) % 200));
+    const a = fromGguf.lastLogits(prompt);
+    expect(maxAbsDiff(a, fromHf.lastLogits(prompt))).toBe(0);
+    expect(Math.max(...a) - Math.min(...a)).toBeGreaterThan(0.1);
   });
 
   it("names what is wrong in a malformed file", () => {
