@@ -46,3 +46,7 @@ export function configSchema(): z.ZodType<Record<string, unknown>> {
 export function sectionNames(): string[] {
   return [...sections.keys()];
 }
+
+export function sectionOf(name: string): ConfigSection<z.ZodType> | undefined {
+  return sections.get(name);
+}

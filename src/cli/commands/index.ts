@@ -1,5 +1,6 @@
 /** Every `llamarec` command, one line each. Groups get their summary here. */
 import type { CommandSpec, GroupSpec } from "../registry.js";
+import { configShowCommand } from "./config-show.js";
 import { dataPrepareCommand } from "./data-prepare.js";
 import { dataStatsCommand } from "./data-stats.js";
 import { evalRunCommand } from "./eval-run.js";
@@ -12,12 +13,14 @@ export const GROUPS: readonly GroupSpec[] = [
   { name: "data", summary: "inspect and prepare datasets" },
   { name: "train", summary: "train the retriever or the ranker" },
   { name: "model", summary: "inspect model files" },
+  { name: "config", summary: "check configuration files" },
 ];
 
 export const COMMANDS: readonly CommandSpec[] = [
   dataStatsCommand,
   dataPrepareCommand,
   metricsCommand,
+  configShowCommand,
   trainRetrieverCommand,
   evalRunCommand,
   plannedCommand(["train", "ranker"], "fine-tune the Llama ranker (LoRA) on retrieved candidates"),
