@@ -12,7 +12,7 @@
  * logits, which rank identically).
  */
 import type { Tokenizer } from "../llm/tokenizer/types.js";
-import { ALPACA_SHORT_TEMPLATE, indexLetter } from "./prompt.js";
+import { ALPACA_SHORT_TEMPLATE, indexLetter, type PromptBuilder } from "./prompt.js";
 
 export type LetterIdMode = "answer-position" | "isolated";
 
@@ -62,6 +62,11 @@ export class Verbalizer {
     });
     if (new Set(ids).size !== ids.length) throw new Error(`letters share token ids: ${ids.join(",")}`);
     return new Verbalizer(mode, letters, ids);
+  }
+
+  /** Letter ids as they follow this builder's own prompt template (what the model sees and is trained on). */
+  static forPrompt(builder: PromptBuilder, options: Omit<VerbalizerOptions, "context"> = {}): Verbalizer {
+    return Verbalizer.create(builder.tokenizer, { ...options, context: builder.render(["x"], ["y"]) });
   }
 
   /** Log-softmax over the letters of the next-token logits (full vocabulary, at the last prompt position). */

@@ -3,6 +3,7 @@ import { GgufFile } from "../../src/llm/gguf/reader.js";
 import { builtinSpmVocab } from "../../src/llm/tiny.js";
 import { tokenizerFromGguf } from "../../src/llm/tokenizer/gguf.js";
 import { SpmTokenizer } from "../../src/llm/tokenizer/spm.js";
+import { PromptBuilder } from "../../src/ranker/prompt.js";
 import { logSoftmax, Verbalizer } from "../../src/ranker/verbalizer.js";
 import { HAVE_SHARED, SHARED_TINY_GGUF } from "../llm/shared-model.js";
 
@@ -16,6 +17,13 @@ describe("Verbalizer", () => {
     expect(answer.ids.map((id) => tok.idToToken(id))).toEqual(answer.letters);
     expect(isolated.ids.map((id) => tok.idToToken(id))).toEqual(answer.letters.map((l) => `▁${l}`));
     expect(Verbalizer.create(tok, { count: 5 }).ids).toEqual(answer.ids.slice(0, 5));
+  });
+
+  it("forPrompt uses the builder's own template", () => {
+    expect(Verbalizer.forPrompt(new PromptBuilder(tok)).ids).toEqual(Verbalizer.create(tok).ids);
+    // A marker without the trailing newline: the letter follows ":" directly and is still the bare "A".
+    const spaced = new PromptBuilder(tok, { template: "{instruction}\n{input}\nAnswer:" });
+    expect(Verbalizer.forPrompt(spaced).ids.map((id) => tok.idToToken(id))[0]).toBe("A");
   });
 
   it("throws when a letter does not stay one token after the prompt", () => {
