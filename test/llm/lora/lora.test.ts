@@ -8,7 +8,9 @@ import { LLAMAREC_LORA, loraScaling } from "../../../src/llm/lora/config.js";
 import { exportLoraGguf, importLoraGguf } from "../../../src/llm/lora/gguf.js";
 import { attachLoraFromPath } from "../../../src/llm/lora/load.js";
 import { exportPeft, importPeft, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE } from "../../../src/llm/lora/peft.js";
-import { randomLlama, tinyLlamaConfig } from "../../../src/llm/model/synthetic.js";
+import { writeLlamaGguf } from "../../../src/llm/model/gguf-export.js";
+import { loadLlama } from "../../../src/llm/model/load.js";
+import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../../../src/llm/model/synthetic.js";
 import { gradCheck } from "../../../src/tensor/gradcheck.js";
 import { linear } from "../../../src/tensor/ops/matmul.js";
 import { loadSafetensors, saveSafetensors } from "../../../src/tensor/safetensors.js";
@@ -20,7 +22,7 @@ const dir = mkdtempSync(join(tmpdir(), "llamarec-lora-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const ids = Int32Array.from({ length: 30 }, (_, i) => (i * 11 + 1) % 64);
-const config = tinyLlamaConfig({ vocabSize: 64 });
+const config = tinyLlamaConfig({ vocabSize: 320 });
 
 /** A model with adapters whose B is random (a fresh adapter has B = 0 and changes nothing). */
 function adaptedModel(seed: number, targets = ["q_proj", "v_proj"]) {
@@ -179,5 +181,19 @@ describe("GGUF LoRA adapters", () => {
     importLoraGguf(fresh, path);
     expect(fresh.loraAttachment!.config.targetModules).toEqual(["q_proj", "k_proj", "v_proj"]);
     expect(maxAbsDiff(fresh.lastLogits(ids), want)).toBeLessThan(1e-6);
+  });
+});
+
+describe("merged export", () => {
+  it("writes W + scaling·B·A into a plain GGUF model that scores like the adapted one", () => {
+    const model = adaptedModel(30, ["q_proj", "k_proj", "o_proj", "up_proj"]);
+    const want = model.lastLogits(ids);
+    const path = join(dir, "merged.gguf");
+    writeLlamaGguf(path, model, { tokenizer: syntheticSpmVocab(320), mergeLora: true });
+    const merged = loadLlama(path);
+    expect(merged.loraAttachment).toBeNull();
+    expect(maxAbsDiff(merged.lastLogits(ids), want)).toBeLessThan(1e-4);
+    model.detachLora();
+    expect(maxAbsDiff(model.lastLogits(ids), want)).toBeGreaterThan(1e-3);
   });
 });
