@@ -6,7 +6,9 @@ import { dataStatsCommand } from "./data-stats.js";
 import { evalRunCommand } from "./eval-run.js";
 import { metricsCommand } from "./metrics.js";
 import { modelInfoCommand } from "./model-info.js";
+import { rankCommand } from "./rank.js";
 import { plannedCommand } from "./stubs.js";
+import { trainRankerCommand } from "./train-ranker.js";
 import { trainRetrieverCommand } from "./train-retriever.js";
 
 export const GROUPS: readonly GroupSpec[] = [
@@ -23,8 +25,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   configShowCommand,
   trainRetrieverCommand,
   evalRunCommand,
-  plannedCommand(["train", "ranker"], "fine-tune the Llama ranker (LoRA) on retrieved candidates"),
-  plannedCommand(["rank"], "rank a user's candidates with the Llama ranker"),
+  trainRankerCommand,
+  rankCommand,
   modelInfoCommand,
   plannedCommand(["serve"], "HTTP recommendation server"),
   plannedCommand(["run"], "the whole pipeline: data, retriever, candidates, ranker, report"),
