@@ -14,7 +14,12 @@ import { writeTinyLlama } from "../../../src/llm/tiny.js";
 function sink() {
   let text = "";
   return {
-    stream: { write: (s: string) => ((text += s), true) } as unknown as NodeJS.WritableStream,
+    stream: {
+      write(s: string) {
+        text += s;
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream,
     text: () => text,
   };
 }
