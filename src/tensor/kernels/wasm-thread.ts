@@ -1,19 +1,25 @@
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads";
 import type { WasmMemory, WasmModule } from "./wasm-api.js";
 
-// One helper thread running the same wasm module over the same shared memory. The main thread posts a call
-// (export name + numeric arguments) into a small control block, does its own share of the work, then blocks in
-// Atomics.wait until the helper reports done. Kernels are synchronous, so no event-loop round trip is involved.
+// One helper thread running the same wasm module over the same shared memory. Every call posted to it takes
+// its work from a shared counter in wasm memory (see assembly/kernels.ts), so the helper only *helps*: the
+// calling thread runs the same call and drains whatever is left. If the helper has not woken up by the time
+// the caller is done (a busy machine, or a tiny call), the caller withdraws the post and never waits for it.
+// Synchronisation is Atomics.wait/notify on a small control block; kernels are synchronous, so no event-loop
+// round trip is involved.
 
-// Control block layout (Int32 slots).
-const SEQ = 0; // bumped by the main thread for each posted call
-const DONE = 1; // set to SEQ by the helper when the call finished
-const FAILED = 2; // 1 if the call threw (message sent over `errors`)
-const OP = 3; // index into the export-name list; −1 = exit
-const NARGS = 4;
-const READY = 5; // 1 once the helper instantiated the module
+// Control block (Int32 slots).
+const STATE = 0;
+const FAILED = 1; // 1 if the call threw (message sent over `errors`)
+const OP = 2; // index into the export-name list; −1 = exit
+const NARGS = 3;
+const READY = 4; // 1 once the helper instantiated the module
 const ARGS_OFFSET = 64; // Float64 arguments start here
 const MAX_ARGS = 32;
+// STATE values
+const IDLE = 0;
+const POSTED = 1;
+const RUNNING = 2;
 
 // Evaluated as a CommonJS script in the worker: there is no compiled .js file to point at under vitest (src/)
 // or from dist/, so the worker body travels as a string.
@@ -26,21 +32,24 @@ const ctl = new Int32Array(control, 0, 16);
 const args = new Float64Array(control, ${ARGS_OFFSET}, ${MAX_ARGS});
 Atomics.store(ctl, ${READY}, 1);
 Atomics.notify(ctl, ${READY});
-let seen = 0;
 for (;;) {
-  while (Atomics.load(ctl, ${SEQ}) === seen) Atomics.wait(ctl, ${SEQ}, seen);
-  seen = Atomics.load(ctl, ${SEQ});
+  const state = Atomics.load(ctl, ${STATE});
+  if (state !== ${POSTED}) {
+    Atomics.wait(ctl, ${STATE}, state);
+    continue;
+  }
+  // Claim the call; fails if the caller already withdrew it.
+  if (Atomics.compareExchange(ctl, ${STATE}, ${POSTED}, ${RUNNING}) !== ${POSTED}) continue;
   const op = ctl[${OP}];
   if (op < 0) break;
   try {
     fns[op](...args.subarray(0, ctl[${NARGS}]));
-    ctl[${FAILED}] = 0;
   } catch (err) {
     ctl[${FAILED}] = 1;
     errors.postMessage(String(err && err.stack ? err.stack : err));
   }
-  Atomics.store(ctl, ${DONE}, seen);
-  Atomics.notify(ctl, ${DONE});
+  Atomics.store(ctl, ${STATE}, ${IDLE});
+  Atomics.notify(ctl, ${STATE});
 }
 `;
 
@@ -50,7 +59,6 @@ export class KernelThread {
   private readonly args: Float64Array;
   private readonly names: readonly string[];
   private readonly errors: MessagePort;
-  private seq = 0;
   private pending = false;
   private dead = false;
 
@@ -84,7 +92,10 @@ export class KernelThread {
     }
   }
 
-  /** Posts `name(...args)` to the helper; pair every post with wait(). */
+  /**
+   * Offers `name(...args)` to the helper. The call must take its work from a shared counter (so skipping it
+   * is harmless), and the caller must run the same work itself before calling finish().
+   */
   post(name: string, args: readonly number[]): void {
     if (this.pending) throw new Error("kernel worker: post() while a call is still pending");
     if (this.dead) throw new Error("kernel worker thread has died");
@@ -94,35 +105,43 @@ export class KernelThread {
     this.args.set(args);
     this.ctl[OP] = op;
     this.ctl[NARGS] = args.length;
-    this.seq = (this.seq + 1) | 0;
+    this.ctl[FAILED] = 0;
     this.pending = true;
-    Atomics.store(this.ctl, SEQ, this.seq);
-    Atomics.notify(this.ctl, SEQ);
+    Atomics.store(this.ctl, STATE, POSTED);
+    Atomics.notify(this.ctl, STATE);
   }
 
-  /** Blocks until the posted call finished; rethrows its error. */
-  wait(): void {
-    if (!this.pending) return;
-    // Errors inside the call are caught in the helper and reported through FAILED, so DONE always arrives
-    // unless the whole thread is killed (e.g. out of memory).
-    for (;;) {
-      const done = Atomics.load(this.ctl, DONE);
-      if (done === this.seq) break;
-      Atomics.wait(this.ctl, DONE, done);
-    }
+  /**
+   * Withdraws the post if the helper has not claimed it yet (unless `waitForHelper`, used by tests to make the
+   * helper do the whole call), else waits until the helper finished; rethrows its error. Returns whether the
+   * helper took part.
+   */
+  finish(waitForHelper = false): boolean {
+    if (!this.pending) return false;
     this.pending = false;
+    if (waitForHelper) {
+      for (let s = Atomics.load(this.ctl, STATE); s !== IDLE; s = Atomics.load(this.ctl, STATE)) {
+        Atomics.wait(this.ctl, STATE, s);
+      }
+    } else if (Atomics.compareExchange(this.ctl, STATE, POSTED, IDLE) === POSTED) {
+      return false;
+    }
+    // Errors inside the call are caught in the helper, so IDLE always arrives unless the thread is killed.
+    while (Atomics.load(this.ctl, STATE) === RUNNING) Atomics.wait(this.ctl, STATE, RUNNING);
     if (this.ctl[FAILED] === 1) {
       const msg = receiveMessageOnPort(this.errors)?.message;
       throw new Error(`kernel worker call failed: ${String(msg ?? "unknown error")}`);
     }
+    return true;
   }
 
   dispose(): void {
     if (this.dead) return;
+    this.finish();
     this.dead = true;
     this.ctl[OP] = -1;
-    Atomics.store(this.ctl, SEQ, (this.seq + 1) | 0);
-    Atomics.notify(this.ctl, SEQ);
+    Atomics.store(this.ctl, STATE, POSTED);
+    Atomics.notify(this.ctl, STATE);
     this.errors.close();
   }
 }

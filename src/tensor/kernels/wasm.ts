@@ -41,11 +41,15 @@ export interface WasmKernelOptions {
   parallelMinElements?: number;
   /** Rows per block in the fused cross-entropy. */
   ceBlockRows?: number;
+  /** Testing: the helper runs every split call to completion before this thread joins in (finding nothing left). */
+  helperFirst?: boolean;
 }
 
 export interface WasmKernels extends Kernels {
   readonly threads: number;
   readonly variant: WasmVariant;
+  /** How many calls the helper thread took part in (it skips calls it wakes up too late for). */
+  helperCalls(): number;
   /** Current size of the wasm heap (it keeps its high-water mark; calls reuse it). */
   memoryBytes(): number;
   /** Stops the helper thread (it is unref'd, so this is optional). */
@@ -175,6 +179,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const arena = new Arena(memory);
   const gemmWork = ex.gemmWorkBytes()!;
   let helper: KernelThread | undefined;
+  let helped = 0;
 
   function thread(): KernelThread | undefined {
     if (threads < 2) return undefined;
@@ -182,22 +187,31 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     return helper;
   }
 
-  // Runs `name` on this thread with `mine` and, when `theirs` is given, on the helper concurrently.
-  function run(name: (typeof EXPORTS)[number], mine: number[], theirs?: number[]): void {
-    const t = theirs ? thread() : undefined;
-    if (!t || !theirs) {
-      ex[name](...mine);
+  // Runs `name(...args)` here and, when `helperArgs` is given, offers the same call to the helper thread. Such
+  // calls take their work from a shared counter, so whichever thread is free does the next piece.
+  function run(name: (typeof EXPORTS)[number], args: number[], helperArgs?: number[]): void {
+    const t = helperArgs ? thread() : undefined;
+    if (!t || !helperArgs) {
+      ex[name](...args);
       return;
     }
-    t.post(name, theirs);
+    t.post(name, helperArgs);
+    if (options.helperFirst && t.finish(true)) helped++;
     let failure: unknown;
     try {
-      ex[name](...mine);
+      ex[name](...args);
     } catch (err) {
       failure = err;
     }
-    t.wait(); // never return while the helper may still be writing into the arena
+    if (t.finish()) helped++; // never return while the helper may still be writing into the arena
     if (failure) throw failure;
+  }
+
+  /** A zeroed i32 work counter for one call. */
+  function counter(): number {
+    const p = arena.alloc(4);
+    arena.i32(p, 1)[0] = 0;
+    return p;
   }
 
   const kernels: WasmKernels = {
@@ -284,7 +298,8 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       const Dp = Math.ceil(D / 8) * 8;
       const pH = arena.copyIn(H, N * D);
       const pW = arena.copyIn(W, V * D);
-      const pBias = bias ? arena.copyIn(bias, V) : 0;
+      const pBias = bias ? arena.zeros(Vp) : 0; // zero-padded: the logits GEMM reads 8 columns at a time
+      if (bias) arena.f32(pBias, V).set(bias.subarray(0, V));
       const pWpT = arena.alloc(Vp * D * 4);
       ex.packB!(1, pW, V, D, 0, V, 0, D, pWpT);
       const pWq = dH ? arena.alloc(Dp * V * 4) : 0;
@@ -296,8 +311,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       const workBytes = ex.ceWorkBytes!(blockRows, D, V);
       const w0 = arena.alloc(workBytes);
       const invCount = 1 / count;
-      const counter = arena.alloc(4);
-      arena.i32(counter, 1)[0] = 0;
+      const pCounter = counter();
       const args = (pdWx: number, pdBiasx: number, w: number) => [
         pH,
         D,
@@ -316,7 +330,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
         w,
         blockRows,
         pStats,
-        counter,
+        pCounter,
       ];
       const split = threads === 2 && 6 * count * V * D >= minFlops && count >= 2;
       if (split) {
@@ -354,13 +368,10 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       const py = arena.alloc(rows * cols * 4);
       const pm = arena.alloc(rows * 4);
       const pr = arena.alloc(rows * 4);
-      const args = (r0: number, r1: number) => [px, pg, pb, cols, eps, py, pm, pr, r0, r1];
-      if (threads === 2 && rows * cols >= minElements && rows >= 2) {
-        const mid = rows >> 1;
-        run("layerNormForward", args(0, mid), args(mid, rows));
-      } else {
-        run("layerNormForward", args(0, rows));
-      }
+      const split = threads === 2 && rows * cols >= minElements && rows >= 2;
+      const chunk = split ? Math.ceil(rows / 16) : rows;
+      const args = [px, pg, pb, cols, eps, py, pm, pr, rows, chunk, counter()];
+      run("layerNormForward", args, split ? args : undefined);
       y.set(arena.f32(py, rows * cols));
       mean.set(arena.f32(pm, rows));
       rstd.set(arena.f32(pr, rows));
@@ -385,28 +396,19 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       const pdx = arena.alloc(rows * cols * 4);
       const pdg = arena.copyIn(dGamma, cols);
       const pdb = arena.copyIn(dBeta, cols);
-      const args = (r0: number, r1: number, g: number, b: number) => [
-        pdy,
-        px,
-        pg,
-        pm,
-        pr,
-        cols,
-        pdx,
-        g,
-        b,
-        r0,
-        r1,
-      ];
-      if (threads === 2 && rows * cols >= minElements && rows >= 2) {
-        const mid = rows >> 1;
+      const split = threads === 2 && rows * cols >= minElements && rows >= 2;
+      const chunk = split ? Math.ceil(rows / 16) : rows;
+      const pCounter = counter();
+      const args = (g: number, b: number) => [pdy, px, pg, pm, pr, cols, pdx, g, b, rows, chunk, pCounter];
+      if (split) {
+        // The helper accumulates dGamma/dBeta into its own zeroed partials, added in afterwards.
         const pdg1 = arena.zeros(cols);
         const pdb1 = arena.zeros(cols);
-        run("layerNormBackward", args(0, mid, pdg, pdb), args(mid, rows, pdg1, pdb1));
+        run("layerNormBackward", args(pdg, pdb), args(pdg1, pdb1));
         ex.addInto!(pdg, pdg1, round4(cols));
         ex.addInto!(pdb, pdb1, round4(cols));
       } else {
-        run("layerNormBackward", args(0, rows, pdg, pdb));
+        run("layerNormBackward", args(pdg, pdb));
       }
       dx.set(arena.f32(pdx, rows * cols));
       dGamma.set(arena.f32(pdg, cols));
@@ -450,6 +452,10 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       }
     },
 
+    helperCalls() {
+      return helped;
+    },
+
     memoryBytes() {
       return memory.buffer.byteLength;
     },
@@ -471,13 +477,10 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     const ptrs = inputs.map((a) => arena.copyIn(a, n));
     const pOut = arena.alloc(round4(n) * 4);
     const n4 = round4(n);
-    if (threads === 2 && n >= minElements) {
-      const mid = Math.round(n4 / 8) * 4;
-      const at = (p: number, off: number) => p + off * 4;
-      run(name, [...ptrs, pOut, mid], [...ptrs.map((p) => at(p, mid)), at(pOut, mid), n4 - mid]);
-    } else {
-      run(name, [...ptrs, pOut, n4]);
-    }
+    const split = threads === 2 && n >= minElements;
+    const chunk = split ? Math.ceil(n4 / 64) * 4 : n4;
+    const args = [...ptrs, pOut, n4, chunk, counter()];
+    run(name, args, split ? args : undefined);
     out.set(arena.f32(pOut, n));
   }
 

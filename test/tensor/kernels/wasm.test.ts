@@ -4,8 +4,9 @@ import { referenceKernels as ref } from "../../../src/tensor/kernels/reference.j
 import { createWasmKernels, type WasmKernels } from "../../../src/tensor/kernels/wasm.js";
 import { expectClose, randomArray } from "./compare.js";
 
-// Each backend runs single-threaded and with the helper thread forced on for every call (thresholds 1), so both
-// the plain path and the split path (row/column split, dW/dBias partial reduction) are checked.
+// Each backend runs single-threaded, with the helper thread offered every call (thresholds 1), and with the
+// helper forced to do all of every call, so the plain path and the split path (dynamic row/column split,
+// dW/dBias/dGamma partial reduction) are all checked.
 // Both builds (baseline SIMD and relaxed-SIMD fused multiply-add) are tested.
 const backends: { label: string; k: WasmKernels }[] = [];
 for (const variant of ["simd", "relaxed"] as const) {
@@ -21,12 +22,31 @@ for (const variant of ["simd", "relaxed"] as const) {
       ceBlockRows: 8,
     }),
   });
+  // The helper thread does all of every split call: its results (and the partial-sum reductions) must be right
+  // on their own, whatever the scheduling.
+  backends.push({
+    label: `${variant}, helper thread only`,
+    k: createWasmKernels({
+      variant,
+      threads: 2,
+      parallelMinFlops: 1,
+      parallelMinElements: 1,
+      ceBlockRows: 8,
+      helperFirst: true,
+    }),
+  });
 }
 afterAll(() => {
   for (const b of backends) b.k.dispose();
 });
 
-describe.each(backends)("wasm kernels, $label", ({ k }) => {
+describe.each(backends)("wasm kernels, $label", ({ label, k }) => {
+  afterAll(() => {
+    // Guards the "helper thread only" runs against a helper that silently skips its calls.
+    if (label.endsWith("helper thread only")) expect(k.helperCalls()).toBeGreaterThan(50);
+    if (label.endsWith("1 thread")) expect(k.helperCalls()).toBe(0);
+  });
+
   describe("gemm", () => {
     // Sizes include 1, odd sizes, and ones that cross the KC=256, MC=128 and NC=2048 blocking boundaries.
     const shapes: [number, number, number][] = [

@@ -166,11 +166,13 @@ function writeRow(p: usize, x0: v128, x1: v128, va: v128, vb: v128, mode: i32): 
   v128.store(p, y1, 16);
 }
 
-// C[rows×cols] (row stride ldc floats) ⊕= alpha · Apanel(kc×4)ᵀ · Bpanel(kc×8). `tile` is 128 bytes of scratch
-// for partial edge tiles.
+// C[rows×cols] (row stride ldc floats) ⊕= alpha · Apanel(kc×4)ᵀ · Bpanel(kc×8) (+ rowBias[0:8] on every row when
+// rowBias != 0). The A panel holds 4 contiguous floats per k, `aStep` bytes apart (16 when packed; the fused CE
+// passes a row stride to read Gᵀ straight out of the logits block). `tile` is 128 bytes of edge-tile scratch.
 function micro(
   kc: i32,
   a: usize,
+  aStep: usize,
   b: usize,
   c: usize,
   ldc: i32,
@@ -180,6 +182,7 @@ function micro(
   beta: f32,
   mode: i32,
   tile: usize,
+  rowBias: usize,
 ): void {
   let c00 = f32x4.splat(0);
   let c01 = f32x4.splat(0);
@@ -204,8 +207,20 @@ function micro(
     av = v128.load32_splat(a, 12);
     c30 = madd(av, b0, c30);
     c31 = madd(av, b1, c31);
-    a += 16;
+    a += aStep;
     b += 32;
+  }
+  if (rowBias != 0) {
+    const r0 = v128.load(rowBias);
+    const r1 = v128.load(rowBias, 16);
+    c00 = f32x4.add(c00, r0);
+    c01 = f32x4.add(c01, r1);
+    c10 = f32x4.add(c10, r0);
+    c11 = f32x4.add(c11, r1);
+    c20 = f32x4.add(c20, r0);
+    c21 = f32x4.add(c21, r1);
+    c30 = f32x4.add(c30, r0);
+    c31 = f32x4.add(c31, r1);
   }
   const va = f32x4.splat(alpha);
   const vb = f32x4.splat(beta);
@@ -283,7 +298,7 @@ export function gemm(
           const cols = min(8, nc - jr);
           for (let ir = 0; ir < mc; ir += 4) {
             const cp = C + (<usize>((ic + ir) * N + jc + jr) << 2);
-            micro(kc, pa + (<usize>(ir * kc) << 2), bp, cp, N, min(4, mc - ir), cols, alpha, beta, mode, tile);
+            micro(kc, pa + (<usize>(ir * kc) << 2), 16, bp, cp, N, min(4, mc - ir), cols, alpha, beta, mode, tile, 0);
           }
         }
       }
@@ -367,13 +382,15 @@ function erfv(x0: v128): v128 {
   return f32x4.div(p, q);
 }
 
-// ---------------------------------------------------------------- GELU (n is rounded up to a multiple of 4 by JS)
+// ---------------------------------------------------------------- GELU
+// Exported kernels take their work from a shared i32 counter in `chunk`-sized pieces (a multiple of 4; JS rounds
+// n up to whole v128 lanes), so one or two threads can run the same call.
 
-export function geluForward(x: usize, y: usize, n: i32): void {
+function geluForwardRange(x: usize, y: usize, i0: i32, i1: i32): void {
   const half = f32x4.splat(0.5);
   const one = f32x4.splat(1.0);
   const invSqrt2 = f32x4.splat(0.7071067811865476);
-  for (let i = 0; i < n; i += 4) {
+  for (let i = i0; i < i1; i += 4) {
     const o = <usize>i << 2;
     const v = v128.load(x + o);
     const cdf = f32x4.mul(half, f32x4.add(one, erfv(f32x4.mul(v, invSqrt2))));
@@ -381,13 +398,13 @@ export function geluForward(x: usize, y: usize, n: i32): void {
   }
 }
 
-export function geluBackward(dy: usize, x: usize, dx: usize, n: i32): void {
+function geluBackwardRange(dy: usize, x: usize, dx: usize, i0: i32, i1: i32): void {
   const half = f32x4.splat(0.5);
   const mhalf = f32x4.splat(-0.5);
   const one = f32x4.splat(1.0);
   const invSqrt2 = f32x4.splat(0.7071067811865476);
   const invSqrt2Pi = f32x4.splat(0.3989422804014327);
-  for (let i = 0; i < n; i += 4) {
+  for (let i = i0; i < i1; i += 4) {
     const o = <usize>i << 2;
     const v = v128.load(x + o);
     const cdf = f32x4.mul(half, f32x4.add(one, erfv(f32x4.mul(v, invSqrt2))));
@@ -396,13 +413,29 @@ export function geluBackward(dy: usize, x: usize, dx: usize, n: i32): void {
   }
 }
 
-// ---------------------------------------------------------------- LayerNorm (rows [r0, r1))
+export function geluForward(x: usize, y: usize, n: i32, chunk: i32, counter: usize): void {
+  for (;;) {
+    const start = atomic.add<i32>(counter, chunk);
+    if (start >= n) break;
+    geluForwardRange(x, y, start, min(n, start + chunk));
+  }
+}
+
+export function geluBackward(dy: usize, x: usize, dx: usize, n: i32, chunk: i32, counter: usize): void {
+  for (;;) {
+    const start = atomic.add<i32>(counter, chunk);
+    if (start >= n) break;
+    geluBackwardRange(dy, x, dx, start, min(n, start + chunk));
+  }
+}
+
+// ---------------------------------------------------------------- LayerNorm (rows in chunks from a shared counter)
 
 function sumv(v: v128): f32 {
   return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
 }
 
-export function layerNormForward(
+function layerNormForwardRange(
   x: usize,
   gamma: usize,
   beta: usize,
@@ -450,7 +483,7 @@ export function layerNormForward(
   }
 }
 
-export function layerNormBackward(
+function layerNormBackwardRange(
   dy: usize,
   x: usize,
   gamma: usize,
@@ -516,14 +549,56 @@ export function layerNormBackward(
   }
 }
 
+export function layerNormForward(
+  x: usize,
+  gamma: usize,
+  beta: usize,
+  cols: i32,
+  eps: f32,
+  y: usize,
+  mean: usize,
+  rstd: usize,
+  rows: i32,
+  chunk: i32,
+  counter: usize,
+): void {
+  for (;;) {
+    const start = atomic.add<i32>(counter, chunk);
+    if (start >= rows) break;
+    layerNormForwardRange(x, gamma, beta, cols, eps, y, mean, rstd, start, min(rows, start + chunk));
+  }
+}
+
+// dGamma/dBeta accumulate; a second thread passes its own zeroed partials.
+export function layerNormBackward(
+  dy: usize,
+  x: usize,
+  gamma: usize,
+  mean: usize,
+  rstd: usize,
+  cols: i32,
+  dx: usize,
+  dGamma: usize,
+  dBeta: usize,
+  rows: i32,
+  chunk: i32,
+  counter: usize,
+): void {
+  for (;;) {
+    const start = atomic.add<i32>(counter, chunk);
+    if (start >= rows) break;
+    layerNormBackwardRange(dy, x, gamma, mean, rstd, cols, dx, dGamma, dBeta, start, min(rows, start + chunk));
+  }
+}
+
 // ---------------------------------------------------------------- fused linear + softmax cross-entropy
 
 // Work bytes one thread needs for blocks of R rows (R multiple of 4).
 export function ceWorkBytes(R: i32, D: i32, V: i32): i32 {
   const Vp = (V + 7) & ~7;
   const Dp = (D + 7) & ~7;
-  // Hp, L, GpA, GtA, Hb, dHb, tile
-  return (R * D + 3 * R * Vp + R * Dp + R * Dp + 64) * 4;
+  // Hp, L, GpA, Hb, dHb, tile
+  return (R * D + 2 * R * Vp + R * Dp + R * Dp + 64) * 4;
 }
 
 // Turns one row of logits into (in place) its softmax gradient. Stores (max − z[label], Σ exp(z − max)) as two
@@ -533,7 +608,6 @@ function softmaxRow(
   L: usize,
   V: i32,
   Vp: i32,
-  bias: usize,
   label: i32,
   invCount: f32,
   grads: bool,
@@ -541,27 +615,11 @@ function softmaxRow(
   stat: usize,
 ): void {
   const V4 = V & ~3;
-  // logits += bias, and the running max.
+  // The running max (the bias is already in: the logits GEMM adds it).
   let vmax = f32x4.splat(-Infinity);
-  for (let v = 0; v < V4; v += 4) {
-    const o = <usize>v << 2;
-    let z = v128.load(L + o);
-    if (bias != 0) {
-      z = f32x4.add(z, v128.load(bias + o));
-      v128.store(L + o, z);
-    }
-    vmax = f32x4.pmax(vmax, z);
-  }
+  for (let v = 0; v < V4; v += 4) vmax = f32x4.pmax(vmax, v128.load(L + (<usize>v << 2)));
   let m = max(max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
-  for (let v = V4; v < V; v++) {
-    const o = <usize>v << 2;
-    let z = load<f32>(L + o);
-    if (bias != 0) {
-      z += load<f32>(bias + o);
-      store<f32>(L + o, z);
-    }
-    m = max(m, z);
-  }
+  for (let v = V4; v < V; v++) m = max(m, load<f32>(L + (<usize>v << 2)));
   const zLabel = load<f32>(L + (<usize>label << 2));
   // exp(z − max), summed in float32 lanes over chunks of 64 and in float64 across chunks.
   const vm = f32x4.splat(m);
@@ -611,7 +669,8 @@ function softmaxRow(
 // the shared i32 `counter` (start 0), so two threads calling this split the rows dynamically.
 // WpT: Wᵀ packed as 8-column panels of depth D (packB(true, W, V, D, ...)); Wq: W packed as 8-column panels of
 // depth V (packB(false, W, D, V, ...)), only needed for dH. dH (N×D, pre-zeroed), dW (V×D) and dBias (V) are
-// optional (0); dW and dBias accumulate. Per-row loss parts go to stats[2·i], stats[2·i+1] (f64, list index i).
+// optional (0); dW and dBias accumulate. bias (optional, 0 = none) must be zero-padded to a multiple of 8.
+// Per-row loss parts go to stats[2·i], stats[2·i+1] (f64, list index i).
 export function linearCrossEntropy(
   H: usize,
   D: i32,
@@ -637,8 +696,7 @@ export function linearCrossEntropy(
   const Hp = work;
   const L = Hp + (<usize>(R * D) << 2);
   const GpA = L + (<usize>(R * Vp) << 2);
-  const GtA = GpA + (<usize>(R * Vp) << 2);
-  const Hb = GtA + (<usize>(R * Vp) << 2);
+  const Hb = GpA + (<usize>(R * Vp) << 2);
   const dHb = Hb + (<usize>(R * Dp) << 2);
   const tile = dHb + (<usize>(R * Dp) << 2);
   const grads = dH != 0 || dW != 0 || dBias != 0;
@@ -670,13 +728,14 @@ export function linearCrossEntropy(
     for (let jr = 0; jr < Vp; jr += 8) {
       const bp = WpT + (<usize>(jr * D) << 2);
       for (let ir = 0; ir < nb4; ir += 4) {
-        micro(D, Hp + (<usize>(ir * D) << 2), bp, L + (<usize>(ir * Vp + jr) << 2), Vp, 4, 8, 1, 0, 0, tile);
+        const bj = bias == 0 ? 0 : bias + (<usize>jr << 2);
+        micro(D, Hp + (<usize>(ir * D) << 2), 16, bp, L + (<usize>(ir * Vp + jr) << 2), Vp, 4, 8, 1, 0, 0, tile, bj);
       }
     }
     for (let r = 0; r < nb; r++) {
       const label = load<i32>(labels + (<usize>(b + r) << 2));
       const stat = stats + (<usize>(b + r) << 4);
-      softmaxRow(L + (<usize>(r * Vp) << 2), V, Vp, bias, label, invCount, grads, dBias, stat);
+      softmaxRow(L + (<usize>(r * Vp) << 2), V, Vp, label, invCount, grads, dBias, stat);
     }
     if (!grads) continue;
     for (let r = nb; r < nb4; r++) memory.fill(L + (<usize>(r * Vp) << 2), 0, <usize>Vp << 2);
@@ -702,7 +761,8 @@ export function linearCrossEntropy(
       for (let jr = 0; jr < Dp; jr += 8) {
         const bp = Wq + (<usize>(jr * V) << 2);
         for (let ir = 0; ir < nb4; ir += 4) {
-          micro(V, GpA + (<usize>(ir * Vp) << 2), bp, dHb + (<usize>(ir * Dp + jr) << 2), Dp, 4, 8, 1, 0, 0, tile);
+          const ap = GpA + (<usize>(ir * Vp) << 2);
+          micro(V, ap, 16, bp, dHb + (<usize>(ir * Dp + jr) << 2), Dp, 4, 8, 1, 0, 0, tile, 0);
         }
       }
       for (let r = 0; r < nb; r++) {
@@ -711,19 +771,15 @@ export function linearCrossEntropy(
       }
     }
     if (dW != 0) {
-      // Gᵀ as A panels: four consecutive vocabulary entries of one row are already contiguous.
-      for (let vp = 0; vp < Vp; vp += 4) {
-        const dst = GtA + (<usize>(vp * nb4) << 2);
-        for (let r = 0; r < nb4; r++) {
-          v128.store(dst + (<usize>r << 4), v128.load(L + (<usize>(r * Vp + vp) << 2)));
-        }
-      }
-      // dW += Gᵀ · Hblock.
+      // dW += Gᵀ · Hblock. Gᵀ needs no packing: for a fixed row of G, four consecutive vocabulary entries are
+      // contiguous, so the A "panel" is the logits block read with a row stride.
+      const ldL = <usize>Vp << 2;
       for (let jr = 0; jr < D; jr += 8) {
         const cols = min(8, D - jr);
         const bp = Hb + (<usize>(jr * nb4) << 2);
         for (let ir = 0; ir < V; ir += 4) {
-          micro(nb4, GtA + (<usize>(ir * nb4) << 2), bp, dW + (<usize>(ir * D + jr) << 2), D, min(4, V - ir), cols, 1, 0, 1, tile);
+          const cp = dW + (<usize>(ir * D + jr) << 2);
+          micro(nb4, L + (<usize>ir << 2), ldL, bp, cp, D, min(4, V - ir), cols, 1, 0, 1, tile, 0);
         }
       }
     }
