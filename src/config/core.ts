@@ -47,7 +47,8 @@ export const dataSection = defineConfigSection(
     delimiter: z.string().min(1).optional(),
     encoding: z.enum(["utf8", "latin1"]).optional(),
     minRating: z.number().optional(),
-    minUc: positiveInt.optional(),
+    /** At least 2: validation and test need one item each. */
+    minUc: z.number().int().min(2).optional(),
     minSc: positiveInt.optional(),
     /** Fail on the first malformed row instead of skipping and counting it. */
     strict: z.boolean().optional(),

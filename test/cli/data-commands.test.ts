@@ -106,6 +106,8 @@ describe("llamarec data stats / prepare", () => {
     expect(missing.err).toContain("--format generic needs --items (data.items)");
     const unused = await run(["data", "stats", "--format", "movielens", "--dir", dir, "--delimiter", ";"]);
     expect(unused.err).toContain("--delimiter (data.delimiter) is not used by --format movielens");
+    const minUc = await run(["data", "stats", "--dataset", "ml-latest-small", "--min-uc", "1"]);
+    expect(minUc.err).toBe("error: --min-uc: expected a number >= 2, got 1\n");
     const badFormat = await run(["data", "stats", "--format", "csv"]);
     expect(badFormat.err).toContain(
       '--format: expected one of "movielens", "amazon", "generic", "recbole", got "csv"',
