@@ -98,6 +98,8 @@ export interface RunConfig {
     model: string;
     /** Options the model factory was called with. */
     modelOptions: Record<string, unknown>;
+    /** The model's resolved configuration (every default filled in), as in model.json. */
+    modelConfig?: Record<string, unknown>;
     /** Resolved trainer configuration (every default filled in). */
     training: Record<string, unknown>;
   };

@@ -81,12 +81,16 @@ export async function trainRetriever(opts: TrainRetrieverOptions): Promise<Train
   const runConfig = await prepareRunConfig(opts);
   const retrieverSection = runConfig.retriever!;
   const cfg = retrieverSection.training as unknown as TrainerConfig;
-  const configKey = JSON.stringify({ dataset: runConfig.dataset.fingerprint, retriever: retrieverSection });
-
   const model = createRetriever(retrieverSection.model, {
     ...(retrieverSection.modelOptions as Record<string, unknown>),
     numItems: dataset.numItems,
   });
+  if (retrieverSection.modelConfig === undefined) {
+    // Record the model's fully resolved configuration (its defaults included) beside the options given.
+    retrieverSection.modelConfig = { ...model.config };
+    await writeRunConfig(opts.runDir, runConfig);
+  }
+  const configKey = JSON.stringify({ dataset: runConfig.dataset.fingerprint, retriever: retrieverSection });
   const params = model.parameters();
   const optimizer = new AdamW(params, {
     lr: cfg.lr,

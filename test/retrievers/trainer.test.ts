@@ -112,6 +112,7 @@ describe("a pop training run folder", () => {
       adamEps: 1e-9,
       maxGradNorm: 5,
     });
+    expect(config.retriever.modelConfig).toEqual({ numItems: 80 });
     expect(readJson(p.modelJson)).toMatchObject({ model: "pop", config: { numItems: 80 } });
     const metrics = readJson(p.metrics);
     for (const split of ["val", "test"]) {
