@@ -59,44 +59,55 @@ function prompt(length: number, variant: number): number[] {
   ];
 }
 
+/** Wall and CPU (user + system, all threads of this process) milliseconds of one call. */
+async function measure(fn: () => Promise<unknown>): Promise<{ wall: number; cpu: number }> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await fn();
+  const wall = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1000 };
+}
+
+function report(label: string, xs: Array<{ wall: number; cpu: number }>): number {
+  const wall = median(xs.map((x) => x.wall));
+  const cpu = median(xs.map((x) => x.cpu));
+  console.log(
+    `${label} forward ${tokens} tokens: median wall ${wall.toFixed(0)} ms = ${((tokens / wall) * 1000).toFixed(0)} tokens/s, median CPU ${cpu.toFixed(0)} ms (walls: ${xs.map((x) => x.wall.toFixed(0)).join(", ")})`,
+  );
+  return wall;
+}
+
+// Runs alternate between the two engines so a change in machine load hits both alike.
 async function forwardBench(model: LlamaForCausalLM, path: string) {
   const letterIds = Array.from({ length: 20 }, (_, i) => 286 + i);
   const engine = new EngineBackend(model);
-  await engine.scorePrompts([{ ids: prompt(tokens, 999), letterIds }]); // warm-up
-  const ours: number[] = [];
-  for (let r = 0; r < runs; r++) {
-    const t0 = performance.now();
-    await engine.scorePrompts([{ ids: prompt(tokens, r), letterIds }]);
-    ours.push(performance.now() - t0);
-  }
-  const oursMs = median(ours);
-  console.log(
-    `engine    forward ${tokens} tokens: median ${oursMs.toFixed(0)} ms = ${((tokens / oursMs) * 1000).toFixed(0)} tokens/s (runs: ${ours.map((x) => x.toFixed(0)).join(", ")})`,
-  );
-  if (skipCpp) return;
-  const cpp = await LlamaCppBackend.open({
-    modelPath: path,
-    threads: cppThreads,
-    sequences: 1,
-    kvCacheF32: true,
-    contextSize: Math.max(2048, tokens + 8),
-    batchSize: 512,
-  });
+  const cpp = skipCpp
+    ? null
+    : await LlamaCppBackend.open({
+        modelPath: path,
+        threads: cppThreads,
+        sequences: 1,
+        kvCacheF32: true,
+        contextSize: Math.max(2048, tokens + 8),
+        batchSize: 512,
+      });
   try {
-    await cpp.scorePrompts([{ ids: prompt(tokens, 998), letterIds }]);
-    const theirs: number[] = [];
+    await engine.scorePrompts([{ ids: prompt(tokens, 999), letterIds }]); // warm-up
+    await cpp?.scorePrompts([{ ids: prompt(tokens, 998), letterIds }]);
+    const ours: Array<{ wall: number; cpu: number }> = [];
+    const theirs: Array<{ wall: number; cpu: number }> = [];
     for (let r = 0; r < runs; r++) {
-      const t0 = performance.now();
-      await cpp.scorePrompts([{ ids: prompt(tokens, 100 + r), letterIds }]);
-      theirs.push(performance.now() - t0);
+      ours.push(await measure(() => engine.scorePrompts([{ ids: prompt(tokens, r), letterIds }])));
+      if (cpp)
+        theirs.push(await measure(() => cpp.scorePrompts([{ ids: prompt(tokens, 100 + r), letterIds }])));
     }
-    const cppMs = median(theirs);
-    console.log(
-      `llama.cpp (${cppThreads} threads) forward ${tokens} tokens: median ${cppMs.toFixed(0)} ms = ${((tokens / cppMs) * 1000).toFixed(0)} tokens/s (runs: ${theirs.map((x) => x.toFixed(0)).join(", ")})`,
-    );
-    console.log(`ratio engine/llama.cpp time: ${(oursMs / cppMs).toFixed(2)}×`);
+    const oursMs = report("engine (TS + wasm)", ours);
+    if (!cpp) return;
+    const cppMs = report(`llama.cpp (${cppThreads} threads)`, theirs);
+    console.log(`ratio engine/llama.cpp wall time: ${(oursMs / cppMs).toFixed(2)}×`);
   } finally {
-    await cpp.close();
+    await cpp?.close();
   }
 }
 
