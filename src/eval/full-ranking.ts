@@ -4,7 +4,7 @@
  */
 import type { Dataset } from "../data/dataset.js";
 import { progress as makeProgress } from "../util/progress.js";
-import { rankOfLabel, type TieMode } from "./rank.js";
+import { labelStanding, rankFromStanding, type TieMode } from "./rank.js";
 import type { UserRank } from "./user-ranks.js";
 
 export type Split = "val" | "test";
@@ -87,8 +87,18 @@ export async function rankUsers(
     batch.forEach((user, b) => {
       const row = scores.subarray(b * width, (b + 1) * width);
       const label = labelOf(dataset, user, split);
-      const rank = rankOfLabel(row, label, excludedItems(dataset, user, split, mode, options.windowLen), tie);
-      out.push({ user, label, rank });
+      const standing = labelStanding(
+        row,
+        label,
+        excludedItems(dataset, user, split, mode, options.windowLen),
+      );
+      const rank = rankFromStanding(standing, tie);
+      // Expected mode keeps the tie count so metrics can average over the tied positions exactly.
+      out.push(
+        tie === "expected" && standing.ties > 0
+          ? { user, label, rank, ties: standing.ties }
+          : { user, label, rank },
+      );
     });
     bar?.tick(batch.length);
   }

@@ -18,9 +18,18 @@ export {
   type Metrics,
   metricKey,
   metricsFromRanks,
+  type RankLike,
   userMetric,
 } from "./metrics.js";
-export { NaNScoreError, rankOfLabel, TIE_MODES, type TieMode } from "./rank.js";
+export {
+  type LabelStanding,
+  labelStanding,
+  NaNScoreError,
+  rankFromStanding,
+  rankOfLabel,
+  TIE_MODES,
+  type TieMode,
+} from "./rank.js";
 export {
   type CombinedRanks,
   combineRanks,

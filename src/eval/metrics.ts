@@ -3,10 +3,11 @@
  * numbers as the official absolute_recall_mrr_ndcg_for_ks (trainer/utils.py) with one label per row:
  * there Recall@k = hits / min(k, 1), MRR@k = 1/rank and NDCG@k = (1/log2(rank+1)) / IDCG with IDCG = 1.
  *
- * Fractional ranks (expected-tie mode) use the same three formulas on the rank as a real number:
- * hit iff rank <= k, MRR = 1/rank, NDCG = 1/log2(rank + 1). This is the metric of the mean tie
- * position, not the mean of the metric over tie orders (which a bare rank cannot give); with
- * continuous scores ties are rare and both agree.
+ * Ties (expected mode): when a result also records `ties` (other items scoring exactly the label's
+ * score; rank = the mean position 1 + higher + ties/2), a user's metric is its exact expected value over
+ * uniformly random orders of the tied items (McSherry & Najork, ECIR 2008): the mean of the metric over
+ * positions 1 + higher … 1 + higher + ties. A bare fractional rank (no `ties`) uses the same three
+ * formulas on the rank as a real number: hit iff rank <= k, 1/rank, 1/log2(rank + 1).
  */
 export const DEFAULT_KS: readonly number[] = [1, 5, 10, 20, 50];
 
@@ -27,10 +28,25 @@ export function checkKs(ks: readonly number[]): void {
   }
 }
 
-/** Metric values of a single user whose label has this rank. */
-export function userMetric(name: MetricName, rank: number, k: number): number {
+/** A rank, optionally with the number of other items tied with the label (expected-tie mode). */
+export type RankLike = number | { readonly rank: number; readonly ties?: number };
+
+/** Metric value of a single user whose label has this rank (and `ties` tied items around it). */
+export function userMetric(name: MetricName, rank: number, k: number, ties = 0): number {
   if (!(rank >= 1)) throw new RangeError(`rank must be >= 1, got ${rank}`);
+  if (ties > 0) {
+    const first = rank - ties / 2;
+    if (!(first >= 1)) throw new RangeError(`rank ${rank} with ${ties} ties would start before position 1`);
+    // Positions after k contribute 0, so only min(ties + 1, k) terms are summed.
+    let sum = 0;
+    for (let p = first; p <= first + ties && p <= k; p++) sum += atPosition(name, p);
+    return sum / (ties + 1);
+  }
   if (rank > k) return 0;
+  return atPosition(name, rank);
+}
+
+function atPosition(name: MetricName, rank: number): number {
   switch (name) {
     case "Recall":
       return 1;
@@ -42,16 +58,18 @@ export function userMetric(name: MetricName, rank: number, k: number): number {
 }
 
 /** Per-user average of every metric at every k. An empty list gives NaN for each (no users, no number). */
-export function metricsFromRanks(ranks: Iterable<number>, ks: readonly number[] = DEFAULT_KS): Metrics {
+export function metricsFromRanks(ranks: Iterable<RankLike>, ks: readonly number[] = DEFAULT_KS): Metrics {
   checkKs(ks);
   const sorted = [...ks].sort((a, b) => a - b);
   const sums = new Float64Array(sorted.length * METRIC_NAMES.length);
   let count = 0;
-  for (const rank of ranks) {
+  for (const r of ranks) {
+    const rank = typeof r === "number" ? r : r.rank;
+    const ties = typeof r === "number" ? 0 : (r.ties ?? 0);
     count++;
     sorted.forEach((k, ki) => {
       METRIC_NAMES.forEach((name, mi) => {
-        sums[ki * METRIC_NAMES.length + mi]! += userMetric(name, rank, k);
+        sums[ki * METRIC_NAMES.length + mi]! += userMetric(name, rank, k, ties);
       });
     });
   }

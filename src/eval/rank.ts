@@ -18,6 +18,12 @@ export class NaNScoreError extends Error {
   }
 }
 
+/** Where the label stands: items scoring strictly higher, and other items scoring exactly the same. */
+export interface LabelStanding {
+  higher: number;
+  ties: number;
+}
+
 /**
  * scores: length numItems + 1, index 0 = padding (never counted).
  * exclude: items that never count (the user's history); the label itself is never excluded, because
@@ -30,6 +36,19 @@ export function rankOfLabel(
   exclude: Iterable<number> = [],
   tie: TieMode = "pessimistic",
 ): number {
+  return rankFromStanding(labelStanding(scores, label, exclude), tie);
+}
+
+export function rankFromStanding({ higher, ties }: LabelStanding, tie: TieMode): number {
+  return 1 + higher + (tie === "pessimistic" ? ties : ties / 2);
+}
+
+/** The counts behind rankOfLabel (same padding, exclusion and NaN rules). */
+export function labelStanding(
+  scores: Float32Array | Float64Array,
+  label: number,
+  exclude: Iterable<number> = [],
+): LabelStanding {
   const n = scores.length;
   if (!Number.isInteger(label) || label < 1 || label >= n) {
     throw new RangeError(`label ${label} is outside items 1..${n - 1}`);
@@ -57,5 +76,5 @@ export function rankOfLabel(
     if (s > target) higher--;
     else if (s === target) equal--;
   }
-  return 1 + higher + (tie === "pessimistic" ? equal : equal / 2);
+  return { higher, ties: equal };
 }

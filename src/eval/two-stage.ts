@@ -30,10 +30,7 @@ export function metricsForUsers(
   ks: readonly number[] = DEFAULT_KS,
 ): Metrics {
   const accept = typeof keep === "function" ? keep : (r: UserRank) => keep.has(r.user);
-  return metricsFromRanks(
-    results.filter(accept).map((r) => r.rank),
-    ks,
-  );
+  return metricsFromRanks(results.filter(accept), ks);
 }
 
 export interface CombinedRanks {
@@ -71,7 +68,7 @@ export function combineRanks(
     if (r.rank <= numCandidates) {
       missing.push(r.user);
       // Not in the shown list: the first position after it.
-      return { ...r, rank: Math.max(r.rank, numCandidates + 1) };
+      return { user: r.user, label: r.label, rank: Math.max(r.rank, numCandidates + 1) };
     }
     return r;
   });
@@ -112,16 +109,10 @@ export function twoStageReport(
     numCandidates,
     users: retrieval.length,
     subsetUsers: subset.size,
-    retriever: metricsFromRanks(
-      retrieval.map((r) => r.rank),
-      ks,
-    ),
+    retriever: metricsFromRanks(retrieval, ks),
     retrieverOnSubset: metricsForUsers(retrieval, subset, ks),
     rankerOnSubset: metricsForUsers(combined.ranks, subset, ks),
-    overall: metricsFromRanks(
-      combined.ranks.map((r) => r.rank),
-      ks,
-    ),
+    overall: metricsFromRanks(combined.ranks, ks),
     missingRankerUsers: combined.missingRankerUsers,
   };
 }

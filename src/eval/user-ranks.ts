@@ -7,12 +7,18 @@ export interface UserRank {
   user: number;
   label: number;
   rank: number;
+  /** Expected-tie mode only: other items scoring exactly the label's score (rank is their mean position). */
+  ties?: number;
 }
 
 /** One JSON object per line, so any metric at any k can be recomputed later without re-scoring. */
 export function formatUserRanks(results: Iterable<UserRank>): string {
   const lines: string[] = [];
-  for (const r of results) lines.push(JSON.stringify({ user: r.user, label: r.label, rank: r.rank }));
+  for (const r of results) {
+    const row: UserRank = { user: r.user, label: r.label, rank: r.rank };
+    if (r.ties) row.ties = r.ties;
+    lines.push(JSON.stringify(row));
+  }
   return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
 }
 
@@ -44,9 +50,17 @@ export function parseUserRanks(text: string, file: string): UserRank[] {
     if (typeof rank !== "number" || !Number.isFinite(rank) || rank < 1) {
       throw new RowError(file, lineNo, `field "rank": expected a number >= 1, got ${JSON.stringify(rank)}`);
     }
+    const ties = obj.ties;
+    if (ties !== undefined && (typeof ties !== "number" || !Number.isInteger(ties) || ties < 0)) {
+      throw new RowError(
+        file,
+        lineNo,
+        `field "ties": expected a non-negative integer, got ${JSON.stringify(ties)}`,
+      );
+    }
     if (seen.has(user)) throw new RowError(file, lineNo, `user ${user} appears twice`);
     seen.add(user);
-    out.push({ user, label, rank });
+    out.push(ties ? { user, label, rank, ties } : { user, label, rank });
   });
   return out;
 }

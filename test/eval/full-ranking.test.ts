@@ -55,6 +55,15 @@ describe("rankUsers (full ranking)", () => {
     expect(window[1]).toEqual({ user: 2, label: 1, rank: 5 });
   });
 
+  it("records tie counts in expected mode", async () => {
+    const constant = (users: readonly number[]) => new Float32Array(users.length * 7).fill(1);
+    const expected = await rankUsers(dataset, "val", constant, { progressLabel: null, tie: "expected" });
+    // user 1: 3 history items excluded, label + 2 others tied -> positions 1..3, mean 2
+    expect(expected[0]).toEqual({ user: 1, label: 4, rank: 2, ties: 2 });
+    const pessimistic = await rankUsers(dataset, "val", constant, { progressLabel: null });
+    expect(pessimistic[0]).toEqual({ user: 1, label: 4, rank: 3 });
+  });
+
   it("checks the scorer's output size", async () => {
     await expect(
       rankUsers(dataset, "val", () => new Float32Array(3), { progressLabel: null }),

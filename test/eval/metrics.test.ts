@@ -31,6 +31,22 @@ describe("metrics from ranks", () => {
     expect(userMetric("NDCG", 1.5, 5)).toBeCloseTo(1 / Math.log2(2.5), 12);
   });
 
+  it("averages exactly over tied positions when ties are recorded (McSherry & Najork)", () => {
+    // 1 item above, 2 tied with the label: positions 2, 3, 4 equally likely; midpoint rank 3.
+    const r = { rank: 3, ties: 2 };
+    expect(userMetric("Recall", r.rank, 3, r.ties)).toBeCloseTo(2 / 3, 12);
+    expect(userMetric("Recall", r.rank, 1, r.ties)).toBe(0);
+    expect(userMetric("MRR", r.rank, 10, r.ties)).toBeCloseTo((1 / 2 + 1 / 3 + 1 / 4) / 3, 12);
+    expect(userMetric("NDCG", r.rank, 10, r.ties)).toBeCloseTo(
+      (1 / Math.log2(3) + 0.5 + 1 / Math.log2(5)) / 3,
+      12,
+    );
+    expect(metricsFromRanks([r, 1], [3])["Recall@3"]).toBeCloseTo((2 / 3 + 1) / 2, 12);
+    // A constant-score model over 1000 items is exactly a random ranking: Recall@50 = 50/1000.
+    expect(userMetric("Recall", 500.5, 50, 999)).toBeCloseTo(0.05, 12);
+    expect(() => userMetric("Recall", 1, 5, 4)).toThrow(/before position 1/);
+  });
+
   it("returns NaN for no users and rejects bad input", () => {
     expect(metricsFromRanks([], [5])["Recall@5"]).toBeNaN();
     expect(() => metricsFromRanks([1], [0])).toThrow(/positive integer/);

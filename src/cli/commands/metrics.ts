@@ -28,10 +28,7 @@ export const metricsCommand: CommandSpec = {
     const retrieval = await readUserRanks(ctx.args[0]!);
     const rankerFile = ctx.opts.ranker as string | undefined;
     if (rankerFile === undefined) {
-      const metrics = metricsFromRanks(
-        retrieval.map((r) => r.rank),
-        ks,
-      );
+      const metrics = metricsFromRanks(retrieval, ks);
       ctx.out.write(
         ctx.opts.json
           ? `${JSON.stringify({ users: retrieval.length, metrics }, null, 2)}\n`
