@@ -109,8 +109,72 @@ describe("dequantize", () => {
     }
   });
 
+  it("Q4_1 / Q5_0 / Q5_1: 4 low bits (+ a 5th from qh), scale d, offset −16 or min m", () => {
+    const q41 = new Uint8Array(20);
+    const v41 = new DataView(q41.buffer);
+    v41.setUint16(0, floatToHalf(0.5), true);
+    v41.setUint16(2, floatToHalf(-1), true);
+    for (let j = 0; j < 16; j++) q41[4 + j] = j | ((15 - j) << 4);
+    const o41 = dequantize(GgmlType.Q4_1, q41, 32);
+    for (let j = 0; j < 16; j++) {
+      expect(o41[j]).toBe(j * 0.5 - 1);
+      expect(o41[j + 16]).toBe((15 - j) * 0.5 - 1);
+    }
+    // qh bit j → value j, bit j+16 → value j+16; set bits for even j only.
+    let qh = 0;
+    for (let j = 0; j < 32; j += 2) qh |= 1 << j;
+    const q50 = new Uint8Array(22);
+    const v50 = new DataView(q50.buffer);
+    v50.setUint16(0, floatToHalf(2), true);
+    v50.setUint32(2, qh >>> 0, true);
+    for (let j = 0; j < 16; j++) q50[6 + j] = 3 | (5 << 4);
+    const o50 = dequantize(GgmlType.Q5_0, q50, 32);
+    for (let j = 0; j < 16; j++) {
+      const hi = j % 2 === 0 ? 16 : 0;
+      expect(o50[j]).toBe((3 + hi - 16) * 2);
+      expect(o50[j + 16]).toBe((5 + hi - 16) * 2);
+    }
+    const q51 = new Uint8Array(24);
+    const v51 = new DataView(q51.buffer);
+    v51.setUint16(0, floatToHalf(2), true);
+    v51.setUint16(2, floatToHalf(0.5), true);
+    v51.setUint32(4, qh >>> 0, true);
+    for (let j = 0; j < 16; j++) q51[8 + j] = 3 | (5 << 4);
+    const o51 = dequantize(GgmlType.Q5_1, q51, 32);
+    for (let j = 0; j < 16; j++) {
+      const hi = j % 2 === 0 ? 16 : 0;
+      expect(o51[j]).toBe((3 + hi) * 2 + 0.5);
+      expect(o51[j + 16]).toBe((5 + hi) * 2 + 0.5);
+    }
+  });
+
+  it("Q5_K: Q4_K plus a fifth bit per value from qh (bit 2c for the low nibbles of chunk c, 2c+1 for the high)", () => {
+    const block = new Uint8Array(176);
+    const v = new DataView(block.buffer);
+    v.setUint16(0, floatToHalf(1), true);
+    v.setUint16(2, floatToHalf(0.5), true);
+    for (let j = 0; j < 4; j++) {
+      block[4 + j] = 2; // scales of sub-blocks 0..3
+      block[8 + j] = 1; // mins of sub-blocks 0..3
+      block[12 + j] = 3 | (2 << 4); // sub-blocks 4..7: scale 3, min 2
+    }
+    for (let l = 0; l < 32; l++) block[16 + l] = l % 2 === 0 ? 0b01010101 : 0b10101010;
+    for (let i = 0; i < 128; i++) block[48 + i] = 7 | (9 << 4);
+    const out = dequantize(GgmlType.Q5_K, block, 256);
+    for (let c = 0; c < 4; c++) {
+      for (let l = 0; l < 32; l++) {
+        const lowHi = l % 2 === 0 ? 16 : 0; // even l: bits 0,2,4,6 set
+        const highHi = l % 2 === 0 ? 0 : 16; // odd l: bits 1,3,5,7 set
+        const [sc1, m1] = c < 2 ? [2, 1] : [3, 2];
+        const [sc2, m2] = c < 2 ? [2, 1] : [3, 2];
+        expect(out[c * 64 + l]).toBe(sc1 * (7 + lowHi) - 0.5 * m1);
+        expect(out[c * 64 + 32 + l]).toBe(sc2 * (9 + highHi) - 0.5 * m2);
+      }
+    }
+  });
+
   it("rejects unsupported types and short buffers", () => {
-    expect(() => dequantize(GgmlType.Q5_K, new Uint8Array(176), 256)).toThrow(/cannot dequantise/);
+    expect(() => dequantize(GgmlType.Q3_K, new Uint8Array(110), 256)).toThrow(/cannot dequantise/);
     expect(() => dequantize(GgmlType.F32, new Uint8Array(4), 2)).toThrow(/need 8 bytes/);
   });
 });

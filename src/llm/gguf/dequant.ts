@@ -91,15 +91,34 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, count: number): Fl
         }
       }
       return out;
+    case GgmlType.Q4_1:
+      for (let b = 0; b < count / 32; b++) {
+        const base = b * 20;
+        const d = halfToFloat(view.getUint16(base, true));
+        const m = halfToFloat(view.getUint16(base + 2, true));
+        for (let j = 0; j < 16; j++) {
+          const q = bytes[base + 4 + j]!;
+          out[b * 32 + j] = (q & 0xf) * d + m;
+          out[b * 32 + j + 16] = (q >> 4) * d + m;
+        }
+      }
+      return out;
+    case GgmlType.Q5_0:
+    case GgmlType.Q5_1:
+      dequantizeQ5(type === GgmlType.Q5_1, view, bytes, count, out);
+      return out;
     case GgmlType.Q4_K:
       dequantizeQ4K(bytes, view, count, out);
+      return out;
+    case GgmlType.Q5_K:
+      dequantizeQ5K(bytes, view, count, out);
       return out;
     case GgmlType.Q6_K:
       dequantizeQ6K(bytes, view, count, out);
       return out;
     default:
       throw new Error(
-        `cannot dequantise ggml type ${ggmlTypeName(type)} (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)`,
+        `cannot dequantise ggml type ${ggmlTypeName(type)} (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)`,
       );
   }
 }
@@ -128,6 +147,55 @@ function dequantizeQ4K(bytes: Uint8Array, view: DataView, count: number, out: Fl
       for (let l = 0; l < 32; l++) out[y + l] = d * sc1 * (bytes[q + l]! & 0xf) - dmin * m1;
       for (let l = 0; l < 32; l++) out[y + 32 + l] = d * sc2 * (bytes[q + l]! >> 4) - dmin * m2;
       q += 32;
+      y += 64;
+    }
+  }
+}
+
+// Q5_0: f16 d, u32 qh, u8 qs[16]; Q5_1 adds an f16 min after d. Bit j of qh is the 5th bit of value j.
+function dequantizeQ5(
+  withMin: boolean,
+  view: DataView,
+  bytes: Uint8Array,
+  count: number,
+  out: Float32Array,
+): void {
+  const size = withMin ? 24 : 22;
+  for (let b = 0; b < count / 32; b++) {
+    const base = b * size;
+    const d = halfToFloat(view.getUint16(base, true));
+    const m = withMin ? halfToFloat(view.getUint16(base + 2, true)) : 0;
+    const hAt = base + (withMin ? 4 : 2);
+    const qh = view.getUint32(hAt, true);
+    for (let j = 0; j < 16; j++) {
+      const q = bytes[hAt + 4 + j]!;
+      const lo = (q & 0xf) | (((qh >>> j) & 1) << 4);
+      const hi = (q >> 4) | (((qh >>> (j + 16)) & 1) << 4);
+      out[b * 32 + j] = withMin ? lo * d + m : (lo - 16) * d;
+      out[b * 32 + j + 16] = withMin ? hi * d + m : (hi - 16) * d;
+    }
+  }
+}
+
+function dequantizeQ5K(bytes: Uint8Array, view: DataView, count: number, out: Float32Array): void {
+  // block: f16 d, f16 dmin, u8 scales[12], u8 qh[32], u8 qs[128]
+  for (let b = 0; b < count / 256; b++) {
+    const base = b * 176;
+    const d = halfToFloat(view.getUint16(base, true));
+    const dmin = halfToFloat(view.getUint16(base + 2, true));
+    const scales = base + 4;
+    const qh = base + 16;
+    let ql = base + 48;
+    let y = b * 256;
+    for (let j = 0, is = 0, bit = 0; j < 256; j += 64, is += 2, bit += 2) {
+      const [sc1, m1] = scaleMinK4(is, bytes, scales);
+      const [sc2, m2] = scaleMinK4(is + 1, bytes, scales);
+      for (let l = 0; l < 32; l++) {
+        const h = bytes[qh + l]!;
+        out[y + l] = d * sc1 * ((bytes[ql + l]! & 0xf) + (((h >> bit) & 1) << 4)) - dmin * m1;
+        out[y + 32 + l] = d * sc2 * ((bytes[ql + l]! >> 4) + (((h >> (bit + 1)) & 1) << 4)) - dmin * m2;
+      }
+      ql += 32;
       y += 64;
     }
   }

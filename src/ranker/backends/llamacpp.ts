@@ -15,7 +15,7 @@ export interface LlamaCppBackendOptions {
   loraScale?: number;
   /** Parallel sequences (users in one batch). Default 4. */
   sequences?: number;
-  /** Tokens per sequence; must hold the longest prompt. Default 2048. */
+  /** Tokens per sequence; must hold the longest prompt. Default 1536 (the paper's prompt budget). */
   contextSize?: number;
   /** Tokens per llama.cpp batch. Default 512. */
   batchSize?: number;
@@ -55,7 +55,7 @@ export class LlamaCppBackend implements RankerBackend {
         : {};
       const context = await model.createContext({
         sequences: nSeq,
-        contextSize: options.contextSize ?? 2048,
+        contextSize: options.contextSize ?? 1536,
         batchSize: options.batchSize ?? 512,
         flashAttention: options.flashAttention ?? false,
         threads,
