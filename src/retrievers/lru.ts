@@ -13,6 +13,7 @@
  *   official one.
  * - Cross-entropy is fused (logits never materialised) and taken over labelled rows only.
  */
+import { BufferArena, withArena } from "../tensor/memory.js";
 import { Dropout, Embedding, LayerNorm, Linear } from "../tensor/nn/layers.js";
 import { Module, ModuleList } from "../tensor/nn/module.js";
 import { gelu } from "../tensor/ops/activation.js";
@@ -288,6 +289,7 @@ export class LruRec extends Module implements SequentialRetriever {
   readonly numItems: number;
   readonly embedding: LruEmbedding;
   readonly model: LruBackbone;
+  private readonly arena = new BufferArena();
 
   constructor(config: LruConfig) {
     super();
@@ -329,10 +331,13 @@ export class LruRec extends Module implements SequentialRetriever {
       const l = plan.labels[r]!;
       if (l < 0 || l > this.numItems) throw new RangeError(`lru: label ${l} outside 0..${this.numItems}`);
     }
-    const h = this.hidden(plan);
-    const loss = linearCrossEntropy(h, this.embedding.token.weight, this.model.bias, plan.labels, 0);
-    backward(loss);
-    return loss.item();
+    // Activations and their gradients live only during this step: recycle their memory across steps.
+    return withArena(this.arena, () => {
+      const h = this.hidden(plan);
+      const loss = linearCrossEntropy(h, this.embedding.token.weight, this.model.bias, plan.labels, 0);
+      backward(loss);
+      return loss.item();
+    });
   }
 
   /** Mean loss in inference mode (no dropout, no gradients), e.g. for validation. */

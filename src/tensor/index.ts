@@ -9,6 +9,7 @@
  * Ops record themselves only when grad mode is on and an input requires grad; wrap inference in noGrad().
  */
 export { type GradCheckOptions, type GradCheckResult, gradCheck } from "./gradcheck.js";
+export { allocFloat32, BufferArena, isArenaBuffer, withArena } from "./memory.js";
 export { Dropout, Embedding, LayerNorm, Linear } from "./nn/layers.js";
 export { Module, ModuleList } from "./nn/module.js";
 export { gelu } from "./ops/activation.js";

@@ -1,4 +1,5 @@
 import type { WeightLike } from "../retrievers/types.js";
+import { allocFloat32, isArenaBuffer } from "./memory.js";
 
 export type Shape = readonly number[];
 
@@ -18,6 +19,8 @@ export class Tensor {
   readonly data: Float32Array;
   grad: Float32Array | null = null;
   requiresGrad: boolean;
+  /** Leaves that outlive a training step (Parameters) keep their gradient in ordinary memory. */
+  protected readonly persistentGrad: boolean = false;
 
   constructor(data: Float32Array, shape: Shape, requiresGrad = false) {
     if (sizeOf(shape) !== data.length) {
@@ -64,7 +67,7 @@ export class Tensor {
 
   /** The gradient buffer, allocated as zeros on first use. */
   gradBuffer(): Float32Array {
-    if (this.grad === null) this.grad = new Float32Array(this.data.length);
+    if (this.grad === null) this.grad = this.newGrad();
     return this.grad;
   }
 
@@ -74,13 +77,17 @@ export class Tensor {
    */
   freshGradOrNull(): Float32Array | null {
     if (this.grad !== null) return null;
-    this.grad = new Float32Array(this.data.length);
+    this.grad = this.newGrad();
     return this.grad;
+  }
+
+  private newGrad(): Float32Array {
+    return this.persistentGrad ? new Float32Array(this.data.length) : allocFloat32(this.data.length);
   }
 
   /** Adds `g` into the gradient; adopts `g` itself when there is none yet and `g` may be kept. */
   accumulateGrad(g: Float32Array, owned: boolean): void {
-    if (this.grad === null && owned) {
+    if (this.grad === null && owned && !(this.persistentGrad && isArenaBuffer(g))) {
       this.grad = g;
       return;
     }
@@ -97,6 +104,7 @@ export class Tensor {
 /** A trainable leaf tensor with a (dotted, checkpoint) name; satisfies the retriever `WeightLike`. */
 export class Parameter extends Tensor implements WeightLike {
   name: string;
+  protected override readonly persistentGrad = true;
 
   constructor(name: string, data: Float32Array, shape: Shape) {
     super(data, shape, true);

@@ -2,10 +2,12 @@ import { describe, expect, it } from "vitest";
 import { createLru, type LruRec, planRows } from "../../src/retrievers/lru.js";
 import type { SequenceBatch } from "../../src/retrievers/types.js";
 import { gradCheck } from "../../src/tensor/gradcheck.js";
+import { isArenaBuffer } from "../../src/tensor/memory.js";
 import { linearCrossEntropy } from "../../src/tensor/ops/cross_entropy.js";
 import { sumAll } from "../../src/tensor/ops/reduce.js";
 import { Rng } from "../../src/tensor/rng.js";
 import { erf } from "../../src/tensor/special.js";
+import { backward } from "../../src/tensor/tape.js";
 import { Tensor } from "../../src/tensor/tensor.js";
 
 const NUM_ITEMS = 7;
@@ -256,6 +258,22 @@ describe("LRURec", () => {
     m.lossAndBackward(batch);
     m.embedding.token.weight.grad!.forEach((v, i) => {
       expect(v).toBeCloseTo(2 * once[i]!, 6);
+    });
+  });
+
+  it("lossAndBackward (recycled step memory) gives the same gradients as a plain backward", () => {
+    const a = createLru({ numItems: NUM_ITEMS, hiddenDim: D, dropout: 0, seed: 14 });
+    const b = createLru({ numItems: NUM_ITEMS, hiddenDim: D, dropout: 0, seed: 14 });
+    const batch = tinyBatch();
+    for (let step = 0; step < 3; step++) a.lossAndBackward(batch); // reuse the arena's buffers
+    const plan = planRows(batch.tokens, batch.labels, 3, L);
+    for (let step = 0; step < 3; step++) {
+      backward(linearCrossEntropy(b.hidden(plan), b.embedding.token.weight, b.model.bias, plan.labels, 0));
+    }
+    const pb = b.parameters();
+    a.parameters().forEach((p, i) => {
+      expect(isArenaBuffer(p.grad!)).toBe(false);
+      expect([...p.grad!]).toEqual([...pb[i]!.grad!]);
     });
   });
 

@@ -1,4 +1,5 @@
 import { kernels } from "../kernels/index.js";
+import { allocFloat32 } from "../memory.js";
 import { needsGrad, record } from "../tape.js";
 import { Tensor } from "../tensor.js";
 
@@ -28,9 +29,9 @@ export function linearCrossEntropy(
       throw new RangeError(`label ${l} at row ${n} outside [0, ${V})`);
   }
   const withGrad = needsGrad(H, W, bias);
-  const dH = withGrad && H.requiresGrad ? new Float32Array(N * D) : undefined;
-  const dW = withGrad && W.requiresGrad ? new Float32Array(V * D) : undefined;
-  const dBias = withGrad && bias?.requiresGrad ? new Float32Array(V) : undefined;
+  const dH = withGrad && H.requiresGrad ? allocFloat32(N * D) : undefined;
+  const dW = withGrad && W.requiresGrad ? allocFloat32(V * D) : undefined;
+  const dBias = withGrad && bias?.requiresGrad ? allocFloat32(V) : undefined;
   const { loss, count } = kernels().linearCrossEntropy({
     H: H.data,
     W: W.data,

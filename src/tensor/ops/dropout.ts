@@ -1,3 +1,4 @@
+import { allocFloat32 } from "../memory.js";
 import { Rng } from "../rng.js";
 import { needsGrad, record } from "../tape.js";
 import { Tensor } from "../tensor.js";
@@ -12,7 +13,7 @@ export function dropout(x: Tensor, p: number, rng: Rng): Tensor {
   const n = x.size;
   // The mask is not stored: backward replays the generator from the saved state (32 bits per element).
   const state = rng.getState();
-  const y = new Float32Array(n);
+  const y = allocFloat32(n);
   rng.applyDropout(x.data, y, p, false);
   const t = new Tensor(y, x.shape);
   if (needsGrad(x)) {

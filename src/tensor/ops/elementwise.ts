@@ -1,3 +1,4 @@
+import { allocFloat32 } from "../memory.js";
 import { needsGrad, record } from "../tape.js";
 import { type Shape, Tensor } from "../tensor.js";
 
@@ -14,7 +15,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
   checkSuffix(a.shape, b.shape, "add");
   const n = a.size;
   const m = b.size;
-  const out = new Float32Array(n);
+  const out = allocFloat32(n);
   const x = a.data;
   const y = b.data;
   for (let i = 0; i < n; i += m) for (let j = 0; j < m; j++) out[i + j] = x[i + j]! + y[j]!;
@@ -38,7 +39,7 @@ export function sub(a: Tensor, b: Tensor): Tensor {
   checkSuffix(a.shape, b.shape, "sub");
   const n = a.size;
   const m = b.size;
-  const out = new Float32Array(n);
+  const out = allocFloat32(n);
   const x = a.data;
   const y = b.data;
   for (let i = 0; i < n; i += m) for (let j = 0; j < m; j++) out[i + j] = x[i + j]! - y[j]!;
@@ -62,7 +63,7 @@ export function mul(a: Tensor, b: Tensor): Tensor {
   checkSuffix(a.shape, b.shape, "mul");
   const n = a.size;
   const m = b.size;
-  const out = new Float32Array(n);
+  const out = allocFloat32(n);
   const x = a.data;
   const y = b.data;
   for (let i = 0; i < n; i += m) for (let j = 0; j < m; j++) out[i + j] = x[i + j]! * y[j]!;
@@ -85,7 +86,7 @@ export function mul(a: Tensor, b: Tensor): Tensor {
 /** a · s for a constant s. */
 export function scale(a: Tensor, s: number): Tensor {
   const n = a.size;
-  const out = new Float32Array(n);
+  const out = allocFloat32(n);
   const x = a.data;
   for (let i = 0; i < n; i++) out[i] = x[i]! * s;
   const t = new Tensor(out, a.shape);
@@ -101,7 +102,7 @@ export function scale(a: Tensor, s: number): Tensor {
 /** a + s for a constant s. */
 export function addScalar(a: Tensor, s: number): Tensor {
   const n = a.size;
-  const out = new Float32Array(n);
+  const out = allocFloat32(n);
   const x = a.data;
   for (let i = 0; i < n; i++) out[i] = x[i]! + s;
   const t = new Tensor(out, a.shape);
@@ -120,7 +121,7 @@ export function addScalar(a: Tensor, s: number): Tensor {
  */
 function unary(a: Tensor, f: (x: number) => number, df: (x: number, y: number) => number): Tensor {
   const n = a.size;
-  const out = new Float32Array(n);
+  const out = allocFloat32(n);
   const x = a.data;
   for (let i = 0; i < n; i++) out[i] = f(x[i]!);
   const t = new Tensor(out, a.shape);

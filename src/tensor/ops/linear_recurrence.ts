@@ -1,3 +1,4 @@
+import { allocFloat32, copyFloat32 } from "../memory.js";
 import { needsGrad, record } from "../tape.js";
 import { Tensor } from "../tensor.js";
 
@@ -57,10 +58,10 @@ export function linearRecurrenceScan(bu: Tensor, lambda: Tensor, layout: ScanLay
 
   const lam = lambda.data;
   const powers = anyBlock ? lambdaPowers(lam, C, P >> 1) : null;
-  const h = bu.data.slice();
+  const h = copyFloat32(bu.data);
   // Block scan only: each row is the source of exactly one level (its lowest zero bit), so one saved
   // pre-level copy per row is enough for the backward.
-  const saved = anyBlock ? new Float32Array(rows * width) : null;
+  const saved = anyBlock ? allocFloat32(rows * width) : null;
   for (let k = 0; k < numSeq; k++) {
     const n = layout.length[k]!;
     const r0 = layout.rowStart[k]!;
@@ -73,7 +74,7 @@ export function linearRecurrenceScan(bu: Tensor, lambda: Tensor, layout: ScanLay
     record(out, (gOut) => {
       // Work in place in bu's gradient when it has none yet (the usual case): saves a copy and an add pass.
       const fresh = bu.requiresGrad ? bu.freshGradOrNull() : null;
-      const g = fresh ?? gOut.slice();
+      const g = fresh ?? copyFloat32(gOut);
       if (fresh) fresh.set(gOut);
       const gLam = new Float64Array(width);
       const gPow = powers ? new Float64Array(powers.re.length * 2) : null;

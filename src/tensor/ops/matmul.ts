@@ -1,4 +1,5 @@
 import { kernels } from "../kernels/index.js";
+import { allocFloat32 } from "../memory.js";
 import { needsGrad, record } from "../tape.js";
 import { sameShape, Tensor } from "../tensor.js";
 
@@ -33,7 +34,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     throw new RangeError(`matmul: batch dims of [${a.shape}] and [${b.shape}] differ`);
   }
   const k = kernels();
-  const out = new Float32Array(batch * M * N);
+  const out = allocFloat32(batch * M * N);
   // With a shared B and untransposed A the batch folds into M: one big GEMM.
   const fold = sharedB && !transA;
   const runs = fold ? 1 : batch;
@@ -92,7 +93,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   }
   const rows = x.size / inF;
   const k = kernels();
-  const out = new Float32Array(rows * outF);
+  const out = allocFloat32(rows * outF);
   if (bias) for (let r = 0; r < rows; r++) out.set(bias.data, r * outF);
   k.gemm(false, true, rows, outF, inF, 1, x.data, weight.data, bias ? 1 : 0, out);
   const t = new Tensor(out, [...x.shape.slice(0, -1), outF]);

@@ -1,4 +1,5 @@
 import { kernels } from "../kernels/index.js";
+import { allocFloat32 } from "../memory.js";
 import { needsGrad, record } from "../tape.js";
 import { Tensor } from "../tensor.js";
 
@@ -10,18 +11,18 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   }
   const rows = x.size / cols;
   const k = kernels();
-  const y = new Float32Array(x.size);
-  const mean = new Float32Array(rows);
-  const rstd = new Float32Array(rows);
+  const y = allocFloat32(x.size);
+  const mean = allocFloat32(rows);
+  const rstd = allocFloat32(rows);
   k.layerNormForward(x.data, gamma.data, beta.data, rows, cols, eps, y, mean, rstd);
   const t = new Tensor(y, x.shape);
   if (needsGrad(x, gamma, beta)) {
     record(t, (g) => {
       // The kernel overwrites dx: write straight into x's gradient when it has none yet.
       const fresh = x.requiresGrad ? x.freshGradOrNull() : null;
-      const dx = fresh ?? new Float32Array(x.size);
-      const dGamma = gamma.requiresGrad ? gamma.gradBuffer() : new Float32Array(cols);
-      const dBeta = beta.requiresGrad ? beta.gradBuffer() : new Float32Array(cols);
+      const dx = fresh ?? allocFloat32(x.size);
+      const dGamma = gamma.requiresGrad ? gamma.gradBuffer() : allocFloat32(cols);
+      const dBeta = beta.requiresGrad ? beta.gradBuffer() : allocFloat32(cols);
       k.layerNormBackward(g, x.data, gamma.data, mean, rstd, rows, cols, dx, dGamma, dBeta);
       if (x.requiresGrad && !fresh) x.accumulateGrad(dx, true);
     });
@@ -37,8 +38,8 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
   const rows = x.size / cols;
   const xd = x.data;
   const w = weight.data;
-  const y = new Float32Array(x.size);
-  const rstd = new Float32Array(rows);
+  const y = allocFloat32(x.size);
+  const rstd = allocFloat32(rows);
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
     let ss = 0;

@@ -1,3 +1,4 @@
+import { allocFloat32 } from "../memory.js";
 import { needsGrad, record } from "../tape.js";
 import { Tensor } from "../tensor.js";
 
@@ -6,7 +7,7 @@ export function softmax(x: Tensor): Tensor {
   const cols = x.dim(-1);
   const rows = x.size / cols;
   const xd = x.data;
-  const y = new Float32Array(x.size);
+  const y = allocFloat32(x.size);
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
     let max = -Infinity;
@@ -35,7 +36,7 @@ export function logSoftmax(x: Tensor): Tensor {
   const cols = x.dim(-1);
   const rows = x.size / cols;
   const xd = x.data;
-  const y = new Float32Array(x.size);
+  const y = allocFloat32(x.size);
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
     let max = -Infinity;
