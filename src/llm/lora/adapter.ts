@@ -6,10 +6,11 @@
 
 import { Module } from "../../tensor/nn/module.js";
 import { dropout } from "../../tensor/ops/dropout.js";
-import { add, scale } from "../../tensor/ops/elementwise.js";
+import { scale } from "../../tensor/ops/elementwise.js";
 import { linear } from "../../tensor/ops/matmul.js";
 import type { Rng } from "../../tensor/rng.js";
 import { Parameter, type Tensor } from "../../tensor/tensor.js";
+import { loraForward } from "./op.js";
 
 export class LoraAdapter extends Module {
   readonly A: Parameter;
@@ -40,15 +41,16 @@ export class LoraAdapter extends Module {
     this.rng.setState(state);
   }
 
-  /** The adapter's contribution scaling · B·A·dropout(x), shaped like base(x). */
+  /** The adapter's contribution scaling · B·A·dropout(x), shaped like base(x) (composed ops: a reference). */
   delta(x: Tensor): Tensor {
     const dropped = this.training && this.dropoutP > 0 ? dropout(x, this.dropoutP, this.rng) : x;
     return scale(linear(linear(dropped, this.A, null), this.B, null), this.scaling);
   }
 
-  /** base(x) + delta(x) for a frozen (or not) base weight. */
+  /** base(x) + delta(x) for a frozen (or not) base weight, as one fused op (see op.ts). */
   apply(x: Tensor, base: Tensor): Tensor {
-    return add(base, this.delta(x));
+    const p = this.training ? this.dropoutP : 0;
+    return loraForward(x, base, this.A, this.B, this.scaling, p, p > 0 ? this.rng : null);
   }
 
   /** ΔW = scaling · B·A as a dense [out, in] matrix (for merging into the base weight). */

@@ -12,9 +12,11 @@ import { writeLlamaGguf } from "../../../src/llm/model/gguf-export.js";
 import { loadLlama } from "../../../src/llm/model/load.js";
 import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../../../src/llm/model/synthetic.js";
 import { gradCheck } from "../../../src/tensor/gradcheck.js";
+import { add, mul } from "../../../src/tensor/ops/elementwise.js";
 import { linear } from "../../../src/tensor/ops/matmul.js";
+import { sumAll } from "../../../src/tensor/ops/reduce.js";
 import { loadSafetensors, saveSafetensors } from "../../../src/tensor/safetensors.js";
-import { noGrad } from "../../../src/tensor/tape.js";
+import { backward, noGrad } from "../../../src/tensor/tape.js";
 import { Tensor } from "../../../src/tensor/tensor.js";
 import { maxAbsDiff, Rng, randn } from "../model/helpers.js";
 
@@ -74,6 +76,46 @@ describe("LoraAdapter", () => {
     expect(maxAbsDiff(y.data, noGrad(() => linear(x, merged, null)).data)).toBeLessThan(1e-5);
     // A and B are read from the adapter itself; gradCheck perturbs them in place.
     const r = gradCheck(([xx]) => adapter.apply(xx!, linear(xx!, W, null)), [x, adapter.A, adapter.B]);
+    expect(r.mismatches).toEqual([]);
+  });
+
+  it("the fused op equals the composed ops with dropout, values and gradients, and passes gradCheck", () => {
+    const rng = new Rng(5);
+    const adapter = new LoraAdapter(12, 7, 3, 2.5, 0.3, rng);
+    for (let i = 0; i < adapter.B.size; i++) adapter.B.data[i] = rng.normal();
+    adapter.train();
+    const W = randn(rng, [7, 12]);
+    const x = randn(rng, [5, 12]);
+    x.requiresGrad = true;
+    const start = adapter.rngState;
+    const run = (fused: boolean) => {
+      adapter.rngState = start;
+      x.grad = null;
+      adapter.A.grad = null;
+      adapter.B.grad = null;
+      const base = linear(x, W, null);
+      const y = fused ? adapter.apply(x, base) : add(base, adapter.delta(x));
+      const Rw = Tensor.from(
+        Array.from({ length: y.size }, (_, i) => Math.sin(i)),
+        y.shape,
+      );
+      backward(sumAll(mul(y, Rw)));
+      return { y: y.data, gx: x.grad!, gA: adapter.A.grad!, gB: adapter.B.grad!, after: adapter.rngState };
+    };
+    const f = run(true);
+    const c = run(false);
+    expect(maxAbsDiff(f.y, c.y)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(f.gx, c.gx)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(f.gA, c.gA)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(f.gB, c.gB)).toBeLessThan(1e-5);
+    expect(f.after).toEqual(c.after); // the generator advances the same
+    const r = gradCheck(
+      ([xx]) => {
+        adapter.rngState = start; // same mask on every evaluation
+        return adapter.apply(xx!, linear(xx!, W, null));
+      },
+      [x, adapter.A, adapter.B],
+    );
     expect(r.mismatches).toEqual([]);
   });
 
