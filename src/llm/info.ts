@@ -2,7 +2,7 @@
  * A summary of a model file or folder (GGUF file or HF folder): architecture, sizes, tensor types,
  * tokenizer and the verbalizer's letter ids. Backs `llamarec model info`.
  */
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Verbalizer } from "../ranker/verbalizer.js";
 import { InputError } from "../util/errors.js";
@@ -128,7 +128,7 @@ function describeHf(dir: string): ModelInfo {
       tensorTypes[dtype].parameters += count;
       parameters += count;
     }
-    for (const f of ["model.safetensors"]) if (existsSync(join(dir, f))) bytes += statSync(join(dir, f)).size;
+    for (const f of readdirSync(dir)) if (f.endsWith(".safetensors")) bytes += statSync(join(dir, f)).size;
     const tok = existsSync(join(dir, "tokenizer.json")) ? HfTokenizer.fromFolder(dir) : null;
     return {
       path: dir,
