@@ -41,13 +41,30 @@ function storeTransposed(a: v128, b: v128, c: v128, d: v128, dst: usize, step: u
 // Rows [i0, i0+mc) × depth [p0, p0+kc) of op(A) (M×K) into 4-row panels: dst[(ip*kc + k)*4 + r], zero padded.
 function packA(transA: bool, A: usize, M: i32, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, dst: usize): void {
   if (transA && (mc & 3) == 0) {
-    // A is stored K×M: read each row of A once, contiguously (prefetch-friendly), scattering 4-float pieces
-    // to the panels, which live in cache.
-    for (let k = 0; k < kc; k++) {
-      const src = A + (<usize>((p0 + k) * M + i0) << 2);
-      const d = dst + (<usize>k << 4);
+    // A is stored K×M: rows of A are read contiguously, 8 at a time, and each panel receives 8 consecutive
+    // k (128 contiguous bytes). Storing one k at a time instead would hit addresses kc·16 bytes apart, which
+    // all fall into the same L1 cache set.
+    const k8 = kc & ~7;
+    for (let kb = 0; kb < k8; kb += 8) {
+      const src = A + (<usize>((p0 + kb) * M + i0) << 2);
+      const ld = <usize>M << 2;
       for (let ip = 0; ip < mc; ip += 4) {
-        v128.store(d + (<usize>(ip * kc) << 2), v128.load(src + (<usize>ip << 2)));
+        const s0 = src + (<usize>ip << 2);
+        const d = dst + (<usize>(ip * kc + kb * 4) << 2);
+        v128.store(d, v128.load(s0));
+        v128.store(d, v128.load(s0 + ld), 16);
+        v128.store(d, v128.load(s0 + 2 * ld), 32);
+        v128.store(d, v128.load(s0 + 3 * ld), 48);
+        v128.store(d, v128.load(s0 + 4 * ld), 64);
+        v128.store(d, v128.load(s0 + 5 * ld), 80);
+        v128.store(d, v128.load(s0 + 6 * ld), 96);
+        v128.store(d, v128.load(s0 + 7 * ld), 112);
+      }
+    }
+    for (let k = k8; k < kc; k++) {
+      const src = A + (<usize>((p0 + k) * M + i0) << 2);
+      for (let ip = 0; ip < mc; ip += 4) {
+        v128.store(dst + (<usize>(ip * kc + k * 4) << 2), v128.load(src + (<usize>ip << 2)));
       }
     }
     return;
