@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import {
   bf16ToFloat,
@@ -281,4 +282,40 @@ describe("GGUF writer + reader", () => {
       f.close();
     }
   });
+});
+
+describe("agreement with ggml's own quantize/dequantize (fixture from libggml-base.so)", () => {
+  const fixturePath = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "ggml-quants.json");
+  const fixture = JSON.parse(readFileSync(fixturePath, "utf8")) as {
+    count: number;
+    input: string;
+    types: Record<string, { bytes: string; decoded: string }>;
+  };
+  const floats = (b64: string) => {
+    const buf = Buffer.from(b64, "base64");
+    return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+  };
+  const input = floats(fixture.input);
+
+  for (const name of ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K", "F16", "BF16"]) {
+    it(`${name}: our decoding of ggml's bytes is bit-identical to ggml's`, () => {
+      const t = fixture.types[name]!;
+      const type = GgmlType[name as keyof typeof GgmlType];
+      const ours = dequantize(type, new Uint8Array(Buffer.from(t.bytes, "base64")), fixture.count);
+      const theirs = floats(t.decoded);
+      expect(Buffer.from(ours.buffer).equals(Buffer.from(theirs.buffer))).toBe(true);
+      // and the encoding is meaningful: close to the input
+      let err = 0;
+      for (let i = 0; i < input.length; i++) err = Math.max(err, Math.abs(ours[i]! - input[i]!));
+      expect(err).toBeLessThan(name === "Q8_0" || name === "F16" || name === "BF16" ? 0.1 : 1);
+    });
+  }
+
+  for (const name of ["Q8_0", "F16", "BF16"]) {
+    it(`${name}: our encoding is byte-identical to ggml's reference quantiser`, () => {
+      const type = GgmlType[name as keyof typeof GgmlType];
+      const ours = quantize(type, input);
+      expect(Buffer.from(ours).equals(Buffer.from(fixture.types[name]!.bytes, "base64"))).toBe(true);
+    });
+  }
 });
