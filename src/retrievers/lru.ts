@@ -10,8 +10,10 @@
  * - Only rows that matter are computed: per sequence, from the first position holding a token or a label to
  *   the end. Earlier positions are padding whose state never propagates (mask 0) and that carry no label.
  *   The scan runs on these rows with their true positions in the padded sequence, so every update is the
- *   official one.
+ *   official one; for left-padded rows the scan op runs the equivalent sequential recurrence (see
+ *   src/tensor/ops/linear_recurrence.ts).
  * - Cross-entropy is fused (logits never materialised) and taken over labelled rows only.
+ * - A training step's activations live in a recycled buffer arena (src/tensor/memory.ts).
  */
 import { BufferArena, withArena } from "../tensor/memory.js";
 import { Dropout, Embedding, LayerNorm, Linear } from "../tensor/nn/layers.js";
@@ -25,6 +27,7 @@ import { concat, reshape, slice, transpose } from "../tensor/ops/shape.js";
 import { Rng } from "../tensor/rng.js";
 import { backward, clearTape, noGrad } from "../tensor/tape.js";
 import { Parameter, Tensor } from "../tensor/tensor.js";
+import { InputError } from "../util/errors.js";
 import type { SequenceBatch, SequentialRetriever } from "./types.js";
 
 export interface LruConfig {
@@ -52,15 +55,17 @@ export function resolveLruConfig(config: LruConfig): ResolvedLruConfig {
   };
   const positiveInt = (v: number) => Number.isInteger(v) && v > 0;
   if (!positiveInt(c.numItems))
-    throw new RangeError(`lru: numItems must be a positive integer, got ${c.numItems}`);
+    throw new InputError(`lru model config: numItems must be a positive integer, got ${c.numItems}`);
   if (!positiveInt(c.hiddenDim))
-    throw new RangeError(`lru: hiddenDim must be a positive integer, got ${c.hiddenDim}`);
+    throw new InputError(`lru model config: hiddenDim must be a positive integer, got ${c.hiddenDim}`);
   if (!positiveInt(c.numBlocks))
-    throw new RangeError(`lru: numBlocks must be a positive integer, got ${c.numBlocks}`);
+    throw new InputError(`lru model config: numBlocks must be a positive integer, got ${c.numBlocks}`);
   for (const key of ["dropout", "attnDropout"] as const) {
-    if (!(c[key] >= 0 && c[key] < 1)) throw new RangeError(`lru: ${key} must be in [0, 1), got ${c[key]}`);
+    if (!(c[key] >= 0 && c[key] < 1))
+      throw new InputError(`lru model config: ${key} must be in [0, 1), got ${c[key]}`);
   }
-  if (!Number.isFinite(c.seed)) throw new RangeError(`lru: seed must be a number, got ${c.seed}`);
+  if (!Number.isFinite(c.seed))
+    throw new InputError(`lru model config: seed must be a number, got ${c.seed}`);
   return c;
 }
 
