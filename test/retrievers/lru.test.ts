@@ -14,12 +14,17 @@ const NUM_ITEMS = 7;
 const D = 4;
 const L = 5;
 
-/** Left-padded rows as the official training loader builds them (a label one position before the tokens). */
+/**
+ * Left-padded rows as the official training loader builds them (a label one position before the tokens),
+ * plus one row with a 0 inside the sequence, which takes the official block scan instead of the sequential
+ * fast path.
+ */
 function tinyBatch(): SequenceBatch {
-  const tokens = Int32Array.from([0, 0, 3, 1, 4, 2, 7, 5, 6, 1, 0, 0, 0, 0, 6]);
-  const labels = Int32Array.from([0, 3, 1, 4, 2, 7, 5, 6, 1, 3, 0, 0, 0, 6, 2]);
-  return { batchSize: 3, seqLen: L, tokens, labels };
+  const tokens = Int32Array.from([0, 0, 3, 1, 4, 2, 7, 5, 6, 1, 0, 0, 0, 0, 6, 3, 0, 2, 5, 1]);
+  const labels = Int32Array.from([0, 3, 1, 4, 2, 7, 5, 6, 1, 3, 0, 0, 0, 6, 2, 0, 2, 5, 1, 4]);
+  return { batchSize: 4, seqLen: L, tokens, labels };
 }
+const B = 4;
 
 /** Spread weights beyond the ±0.04 init so the check exercises every non-linearity. */
 function randomiseWeights(model: LruRec, seed: number): void {
@@ -179,16 +184,16 @@ describe("LRURec", () => {
     const m = createLru({ numItems: NUM_ITEMS, hiddenDim: D, numBlocks: 2, dropout: 0.3, seed: 2 });
     randomiseWeights(m, 5);
     const batch = tinyBatch();
-    const want = officialForward(weightsOf(m), batch.tokens, 3, L, D, 2);
-    const got = m.scoreNext(batch.tokens, 3, L);
-    expect(got.length).toBe(3 * (NUM_ITEMS + 1));
-    for (let b = 0; b < 3; b++) {
+    const want = officialForward(weightsOf(m), batch.tokens, B, L, D, 2);
+    const got = m.scoreNext(batch.tokens, B, L);
+    expect(got.length).toBe(B * (NUM_ITEMS + 1));
+    for (let b = 0; b < B; b++) {
       for (let v = 0; v <= NUM_ITEMS; v++) expect(got[b * 8 + v]).toBeCloseTo(want[b]![L - 1]![v]!, 4);
     }
     // Mean cross-entropy over labelled positions, ignore_index 0.
     let sum = 0;
     let count = 0;
-    for (let b = 0; b < 3; b++) {
+    for (let b = 0; b < B; b++) {
       for (let t = 0; t < L; t++) {
         const label = batch.labels[b * L + t]!;
         if (label === 0) continue;
@@ -219,7 +224,7 @@ describe("LRURec", () => {
     const m = createLru({ numItems: NUM_ITEMS, hiddenDim: D, numBlocks: 2, dropout: 0, seed: 7 });
     randomiseWeights(m, 8);
     const batch = tinyBatch();
-    const plan = planRows(batch.tokens, batch.labels, 3, L);
+    const plan = planRows(batch.tokens, batch.labels, B, L);
     const params = m.parameters();
     const r = gradCheck(
       () => linearCrossEntropy(m.hidden(plan), m.embedding.token.weight, m.model.bias, plan.labels, 0),
@@ -234,7 +239,7 @@ describe("LRURec", () => {
     const m = createLru({ numItems: NUM_ITEMS, hiddenDim: D, numBlocks: 1, dropout: 0, seed: 9 });
     randomiseWeights(m, 10);
     const layer = m.model.blocks.items[0]!.lruLayer;
-    const plan = planRows(tinyBatch().tokens, tinyBatch().labels, 3, L);
+    const plan = planRows(tinyBatch().tokens, tinyBatch().labels, B, L);
     const rng = new Rng(11);
     const x = Tensor.from(
       Array.from({ length: plan.ids.length * D }, () => rng.uniformIn(-1, 1)),
@@ -266,7 +271,7 @@ describe("LRURec", () => {
     const b = createLru({ numItems: NUM_ITEMS, hiddenDim: D, dropout: 0, seed: 14 });
     const batch = tinyBatch();
     for (let step = 0; step < 3; step++) a.lossAndBackward(batch); // reuse the arena's buffers
-    const plan = planRows(batch.tokens, batch.labels, 3, L);
+    const plan = planRows(batch.tokens, batch.labels, B, L);
     for (let step = 0; step < 3; step++) {
       backward(linearCrossEntropy(b.hidden(plan), b.embedding.token.weight, b.model.bias, plan.labels, 0));
     }
@@ -308,8 +313,8 @@ describe("LRURec", () => {
   it("scoreNext restores training mode and does not touch gradients", () => {
     const m = createLru({ numItems: NUM_ITEMS, hiddenDim: D, dropout: 0.5, seed: 1 });
     m.setTraining(true);
-    const s1 = m.scoreNext(tinyBatch().tokens, 3, L);
-    const s2 = m.scoreNext(tinyBatch().tokens, 3, L);
+    const s1 = m.scoreNext(tinyBatch().tokens, B, L);
+    const s2 = m.scoreNext(tinyBatch().tokens, B, L);
     expect([...s2]).toEqual([...s1]);
     expect(m.training).toBe(true);
     expect(m.parameters().every((p) => p.grad === null)).toBe(true);
