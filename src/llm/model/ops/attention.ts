@@ -77,6 +77,7 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, shape: Attentio
   const Vg = new Float32Array(T * d);
   const S = new Float32Array(Math.min(BLOCK, Tq) * T);
   const Oc = new Float32Array(Math.min(BLOCK, Tq) * d);
+  const rowSum = new Float64Array(Math.min(BLOCK, Tq));
 
   /** Scores of query rows [i0, i1) against keys [0, n) into S, scaled; returns n. */
   const scores = (i0: number, i1: number): number => {
@@ -104,14 +105,17 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, shape: Attentio
             row[j] = e;
             sum += e;
           }
-          const inv = 1 / sum;
-          for (let j = 0; j <= last; j++) row[j] = row[j]! * inv;
           row.fill(0, last + 1);
+          rowSum[r] = sum;
           lse[h * Tq + i0 + r] = max + Math.log(sum);
         }
+        // Unnormalised weights times V, then one division per output row instead of one per score.
         gemm(false, false, i1 - i0, d, n, 1, S, Vg.subarray(0, n * d), 0, Oc);
-        for (let r = i0; r < i1; r++)
-          out.set(Oc.subarray((r - i0) * d, (r - i0 + 1) * d), r * qWidth + h * d);
+        for (let r = i0; r < i1; r++) {
+          const inv = 1 / rowSum[r - i0]!;
+          const o = r * qWidth + h * d;
+          for (let i = 0; i < d; i++) out[o + i] = Oc[(r - i0) * d + i]! * inv;
+        }
       }
     }
   }
