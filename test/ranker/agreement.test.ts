@@ -2,7 +2,7 @@
  * Our TypeScript engine against llama.cpp (node-llama-cpp, F32 KV cache, no flash attention, 2 threads) on
  * the same F32 GGUF files: the 20 letter log-probabilities agree within 1e-3, without and with a LoRA
  * adapter (given to llama.cpp as a GGUF LoRA), for llama (GQA, Q/K permuted in the file), qwen2 (q/k/v
- * biases, tied head, NeoX rope) and Llama 3 rope scaling (rope_freqs tensor). A PEFT export re-imported
+ * biases, tied head, NeoX rope) and llama with Llama 3 rope scaling (rope_freqs tensor) and biases. A PEFT export re-imported
  * by the engine backend scores identically to the in-memory adapter.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -143,9 +143,11 @@ describe("engine vs llama.cpp across architectures (synthetic vocabulary, 200-to
       { ...LLAMAREC_LORA, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj"] },
     ],
     [
-      "llama: Llama 3 rope scaling (rope_freqs), MHA",
+      "llama: Llama 3 rope scaling (rope_freqs), MHA, q/k/v/o biases (permuted q/k biases)",
       tinyLlamaConfig({
         numKvHeads: 4,
+        attentionBias: true,
+        outputBias: true,
         ropeTheta: 500000,
         ropeScaling: {
           type: "llama3",
