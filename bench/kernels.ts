@@ -113,6 +113,41 @@ for (const ignoredShare of [0, 0.6]) {
   }
 }
 
+{
+  // Elementwise kernels at LRURec shapes: LayerNorm over d = 64, GELU on the 4·d feed-forward activations.
+  const rows = N;
+  const x = filled(rows * D, 6, 4);
+  const gamma = filled(D, 7);
+  const beta = filled(D, 8);
+  const y = new Float32Array(rows * D);
+  const mean = new Float32Array(rows);
+  const rstd = new Float32Array(rows);
+  const dx = new Float32Array(rows * D);
+  const dGamma = new Float32Array(D);
+  const dBeta = new Float32Array(D);
+  const act = filled(rows * 4 * D, 9, 8);
+  const actOut = new Float32Array(act.length);
+  const cases: [string, (k: Kernels) => void][] = [
+    [`layerNorm fwd ${rows}×${D}`, (k) => k.layerNormForward(x, gamma, beta, rows, D, 1e-5, y, mean, rstd)],
+    [
+      `layerNorm bwd ${rows}×${D}`,
+      (k) => k.layerNormBackward(x, x, gamma, mean, rstd, rows, D, dx, dGamma, dBeta),
+    ],
+    [`gelu fwd ${act.length}`, (k) => k.geluForward(act, actOut)],
+    [`gelu bwd ${act.length}`, (k) => k.geluBackward(act, act, actOut)],
+  ];
+  for (const [name, fn] of cases) {
+    results[name] = {};
+    for (const b of backends) {
+      const t = time(() => fn(b.k), b.n);
+      results[name]![b.label] = t.wall;
+      console.log(
+        `${name}  ${b.label.padEnd(24)} ${t.wall.toFixed(2).padStart(8)} ms  (cpu ${t.cpu.toFixed(2)} ms)`,
+      );
+    }
+  }
+}
+
 if (!skipRef) {
   console.log("\nspeed-up vs reference (plain JS):");
   for (const [name, byBackend] of Object.entries(results)) {
