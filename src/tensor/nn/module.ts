@@ -1,3 +1,4 @@
+import { InputError } from "../../util/errors.js";
 import type { Rng } from "../rng.js";
 import type { Parameter } from "../tensor.js";
 
@@ -117,12 +118,12 @@ export class Module {
     const names = new Set(params.map(([n]) => n));
     const extra = [...state.keys()].filter((k) => !names.has(k));
     if (extra.length > 0)
-      throw new RangeError(`${source}: unexpected weights ${extra.slice(0, 5).join(", ")}`);
+      throw new InputError(`${source}: unexpected weights ${extra.slice(0, 5).join(", ")}`);
     for (const [n, p] of params) {
       const w = state.get(n);
-      if (!w) throw new RangeError(`${source}: missing weight ${n}`);
+      if (!w) throw new InputError(`${source}: missing weight ${n}`);
       if (w.shape.length !== p.shape.length || w.shape.some((d, i) => d !== p.shape[i])) {
-        throw new RangeError(`${source}: weight ${n} has shape [${w.shape}], model expects [${p.shape}]`);
+        throw new InputError(`${source}: weight ${n} has shape [${w.shape}], model expects [${p.shape}]`);
       }
     }
     for (const [n, p] of params) p.data.set(state.get(n)!.data);
