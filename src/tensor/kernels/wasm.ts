@@ -311,8 +311,17 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       const workBytes = ex.ceWorkBytes!(blockRows, D, V);
       const w0 = arena.alloc(workBytes);
       const invCount = 1 / count;
+      // Rows go in up to 8 parts; part 0 accumulates into dW/dBias, the others into zeroed partials added in
+      // part order afterwards, so results do not depend on scheduling or on the thread count.
+      const blocks = Math.ceil(count / blockRows);
+      const partRows = Math.ceil(blocks / 8) * blockRows;
+      const nParts = Math.ceil(count / partRows);
+      const vd = V * D;
+      const v4 = round4(V);
+      const pdWParts = dW ? arena.zeros((nParts - 1) * vd) : 0;
+      const pdBiasParts = dBias ? arena.zeros((nParts - 1) * v4) : 0;
       const pCounter = counter();
-      const args = (pdWx: number, pdBiasx: number, w: number) => [
+      const args = (w: number) => [
         pH,
         D,
         V,
@@ -325,24 +334,21 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
         pWq,
         invCount,
         pdH,
-        pdWx,
-        pdBiasx,
+        pdW,
+        pdBias,
         w,
         blockRows,
         pStats,
         pCounter,
+        partRows,
+        pdWParts,
+        pdBiasParts,
       ];
-      const split = threads === 2 && 6 * count * V * D >= minFlops && count >= 2;
-      if (split) {
-        // Both threads take row blocks from the shared counter; the helper accumulates into its own dW/dBias.
-        const pdW1 = dW ? arena.zeros(V * D) : 0;
-        const pdBias1 = dBias ? arena.zeros(V) : 0;
-        const w1 = arena.alloc(workBytes);
-        run("linearCrossEntropy", args(pdW, pdBias, w0), args(pdW1, pdBias1, w1));
-        if (dW) ex.addInto!(pdW, pdW1, round4(V * D));
-        if (dBias) ex.addInto!(pdBias, pdBias1, round4(V));
-      } else {
-        run("linearCrossEntropy", args(pdW, pdBias, w0));
+      const split = threads === 2 && 6 * count * V * D >= minFlops && nParts >= 2;
+      run("linearCrossEntropy", args(w0), split ? args(arena.alloc(workBytes)) : undefined);
+      for (let p = 1; p < nParts; p++) {
+        if (dW) ex.addInto!(pdW, pdWParts + (p - 1) * vd * 4, round4(vd));
+        if (dBias) ex.addInto!(pdBias, pdBiasParts + (p - 1) * v4 * 4, v4);
       }
       const stats = arena.f64(pStats, 2 * count);
       let loss = 0;
@@ -396,19 +402,19 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       const pdx = arena.alloc(rows * cols * 4);
       const pdg = arena.copyIn(dGamma, cols);
       const pdb = arena.copyIn(dBeta, cols);
-      const split = threads === 2 && rows * cols >= minElements && rows >= 2;
-      const chunk = split ? Math.ceil(rows / 16) : rows;
-      const pCounter = counter();
-      const args = (g: number, b: number) => [pdy, px, pg, pm, pr, cols, pdx, g, b, rows, chunk, pCounter];
-      if (split) {
-        // The helper accumulates dGamma/dBeta into its own zeroed partials, added in afterwards.
-        const pdg1 = arena.zeros(cols);
-        const pdb1 = arena.zeros(cols);
-        run("layerNormBackward", args(pdg, pdb), args(pdg1, pdb1));
-        ex.addInto!(pdg, pdg1, round4(cols));
-        ex.addInto!(pdb, pdb1, round4(cols));
-      } else {
-        run("layerNormBackward", args(pdg, pdb));
+      // A fixed decomposition into parts with their own dGamma/dBeta partials, summed in part order: the
+      // result is the same whichever thread ran which part, and with 1 or 2 threads.
+      const parts = Math.min(16, rows);
+      const chunk = Math.ceil(rows / parts);
+      const nParts = Math.ceil(rows / chunk);
+      const pdgParts = arena.zeros((nParts - 1) * round4(cols));
+      const pdbParts = arena.zeros((nParts - 1) * round4(cols));
+      const args = [pdy, px, pg, pm, pr, cols, pdx, pdg, pdb, rows, chunk, counter(), pdgParts, pdbParts];
+      const split = threads === 2 && rows * cols >= minElements && nParts >= 2;
+      run("layerNormBackward", args, split ? args : undefined);
+      for (let p = 1; p < nParts; p++) {
+        ex.addInto!(pdg, pdgParts + (p - 1) * round4(cols) * 4, round4(cols));
+        ex.addInto!(pdb, pdbParts + (p - 1) * round4(cols) * 4, round4(cols));
       }
       dx.set(arena.f32(pdx, rows * cols));
       dGamma.set(arena.f32(pdg, cols));

@@ -315,3 +315,81 @@ describe("wasm kernel options", () => {
     expect(() => createWasmKernels({ threads: 3 })).toThrow(/threads must be 1 or 2/);
   });
 });
+
+describe("wasm kernels are deterministic across thread counts and scheduling", () => {
+  it("fused CE and LayerNorm backward give bitwise-identical results on 1 and 2 threads", () => {
+    const one = createWasmKernels({ threads: 1, ceBlockRows: 8 });
+    const two = createWasmKernels({
+      threads: 2,
+      parallelMinFlops: 1,
+      parallelMinElements: 1,
+      ceBlockRows: 8,
+    });
+    const helper = createWasmKernels({
+      threads: 2,
+      parallelMinFlops: 1,
+      parallelMinElements: 1,
+      ceBlockRows: 8,
+      helperFirst: true,
+    });
+    try {
+      const [N, D, V] = [300, 16, 257];
+      const H = randomArray(N * D, 1);
+      const W = randomArray(V * D, 2);
+      const bias = randomArray(V, 3);
+      const labels = Int32Array.from({ length: N }, (_, i) => (i % 5 === 0 ? -100 : (i * 31) % V));
+      const ce = (k: WasmKernels) => {
+        // Non-zero starting gradients, so that a different summation order would show in the last bits.
+        const g = { dH: new Float32Array(N * D), dW: randomArray(V * D, 8), dBias: randomArray(V, 9) };
+        const { loss } = k.linearCrossEntropy({ H, W, bias, labels, N, D, V, ignoreIndex: -100, ...g });
+        return { loss, ...g };
+      };
+      const ln = (k: WasmKernels) => {
+        const [rows, cols] = [300, 24];
+        const x = randomArray(rows * cols, 4);
+        const mean = new Float32Array(rows);
+        const rstd = new Float32Array(rows);
+        const gamma = randomArray(cols, 5);
+        k.layerNormForward(
+          x,
+          gamma,
+          randomArray(cols, 6),
+          rows,
+          cols,
+          1e-5,
+          new Float32Array(x.length),
+          mean,
+          rstd,
+        );
+        const out = {
+          dx: new Float32Array(x.length),
+          dGamma: randomArray(cols, 10),
+          dBeta: randomArray(cols, 11),
+        };
+        k.layerNormBackward(
+          randomArray(x.length, 7),
+          x,
+          gamma,
+          mean,
+          rstd,
+          rows,
+          cols,
+          out.dx,
+          out.dGamma,
+          out.dBeta,
+        );
+        return out;
+      };
+      const want = { ce: ce(one), ln: ln(one) };
+      for (const k of [two, helper, two]) {
+        expect(ce(k)).toEqual(want.ce);
+        expect(ln(k)).toEqual(want.ln);
+      }
+      expect(helper.helperCalls()).toBeGreaterThan(0);
+    } finally {
+      one.dispose();
+      two.dispose();
+      helper.dispose();
+    }
+  });
+});

@@ -586,7 +586,9 @@ export function layerNormForward(
   }
 }
 
-// dGamma/dBeta accumulate; a second thread passes its own zeroed partials.
+// Rows in parts of `chunk` taken from the shared counter. dGamma/dBeta accumulate: part 0 into dGamma/dBeta,
+// part p > 0 into its own zeroed partial at dGammaParts/dBetaParts + (p−1)·round4(cols) floats, which JS adds in
+// part order (a result independent of thread scheduling).
 export function layerNormBackward(
   dy: usize,
   x: usize,
@@ -600,11 +602,17 @@ export function layerNormBackward(
   rows: i32,
   chunk: i32,
   counter: usize,
+  dGammaParts: usize,
+  dBetaParts: usize,
 ): void {
+  const stride = <usize>((cols + 3) & ~3) << 2;
   for (;;) {
-    const start = atomic.add<i32>(counter, chunk);
+    const part = atomic.add<i32>(counter, 1);
+    const start = part * chunk;
     if (start >= rows) break;
-    layerNormBackwardRange(dy, x, gamma, mean, rstd, cols, dx, dGamma, dBeta, start, min(rows, start + chunk));
+    const g = part == 0 ? dGamma : dGammaParts + <usize>(part - 1) * stride;
+    const b = part == 0 ? dBeta : dBetaParts + <usize>(part - 1) * stride;
+    layerNormBackwardRange(dy, x, gamma, mean, rstd, cols, dx, g, b, start, min(rows, start + chunk));
   }
 }
 
@@ -682,8 +690,10 @@ function softmaxRow(
   if (dBias != 0) store<f32>(dBias + lo, load<f32>(dBias + lo) - invCount);
 }
 
-// Labelled rows list[r0:r1) (row indices `rows`, labels `labels`), processed R at a time; blocks are taken from
-// the shared i32 `counter` (start 0), so two threads calling this split the rows dynamically.
+// Labelled rows list[r0:r1) (row indices `rows`, labels `labels`), in parts of `partRows` rows (a multiple of R)
+// taken from the shared i32 `counter` (start 0), so two threads calling this share the parts dynamically. Part 0
+// accumulates into dW/dBias, part p > 0 into its own zeroed partial at dWParts/dBiasParts + (p−1)·V·D/V floats;
+// JS adds the partials in part order, so the result does not depend on which thread ran which part.
 // WpT: Wᵀ packed as 8-column panels of depth D (packB(true, W, V, D, ...)); Wq: W packed as 8-column panels of
 // depth V (packB(false, W, D, V, ...)), only needed for dH. dH (N×D, pre-zeroed), dW (V×D) and dBias (V) are
 // optional (0); dW and dBias accumulate. bias (optional, 0 = none) must be zero-padded to a multiple of 8.
@@ -707,6 +717,9 @@ export function linearCrossEntropy(
   R: i32,
   stats: usize,
   counter: usize,
+  partRows: i32,
+  dWParts: usize,
+  dBiasParts: usize,
 ): void {
   const Vp = (V + 7) & ~7;
   const Dp = (D + 7) & ~7;
@@ -718,85 +731,91 @@ export function linearCrossEntropy(
   const tile = dHb + (<usize>(R * Dp) << 2);
   const grads = dH != 0 || dW != 0 || dBias != 0;
   for (;;) {
-    const b = r0 + atomic.add<i32>(counter, R);
-    if (b >= r1) break;
-    const nb = min(R, r1 - b);
-    const nb4 = (nb + 3) & ~3;
-    // Pack the block's H rows as A panels (and as B panels for dW); rows past nb are zero.
-    for (let r = 0; r < nb4; r++) {
-      const d0 = Hp + (<usize>(((r >> 2) * D) << 2) << 2) + (<usize>(r & 3) << 2);
-      if (r < nb) {
-        const src = H + (<usize>(load<i32>(rows + (<usize>(b + r) << 2)) * D) << 2);
-        for (let k = 0; k < D; k++) store<f32>(d0 + (<usize>k << 4), load<f32>(src + (<usize>k << 2)));
-        if (dW != 0) {
-          for (let k = 0; k < Dp; k++) {
-            const dst = Hb + (<usize>((k >> 3) * nb4 * 8 + r * 8 + (k & 7)) << 2);
-            store<f32>(dst, k < D ? load<f32>(src + (<usize>k << 2)) : 0);
+    const part = atomic.add<i32>(counter, 1);
+    const p0 = r0 + part * partRows;
+    if (p0 >= r1) break;
+    const p1 = min(r1, p0 + partRows);
+    const dWp = dW == 0 || part == 0 ? dW : dWParts + (<usize>((part - 1) * V * D) << 2);
+    const dBp = dBias == 0 || part == 0 ? dBias : dBiasParts + (<usize>((part - 1) * ((V + 3) & ~3)) << 2);
+    for (let b = p0; b < p1; b += R) {
+      const nb = min(R, p1 - b);
+      const nb4 = (nb + 3) & ~3;
+      // Pack the block's H rows as A panels (and as B panels for dW); rows past nb are zero.
+      for (let r = 0; r < nb4; r++) {
+        const d0 = Hp + (<usize>(((r >> 2) * D) << 2) << 2) + (<usize>(r & 3) << 2);
+        if (r < nb) {
+          const src = H + (<usize>(load<i32>(rows + (<usize>(b + r) << 2)) * D) << 2);
+          for (let k = 0; k < D; k++) store<f32>(d0 + (<usize>k << 4), load<f32>(src + (<usize>k << 2)));
+          if (dWp != 0) {
+            for (let k = 0; k < Dp; k++) {
+              const dst = Hb + (<usize>((k >> 3) * nb4 * 8 + r * 8 + (k & 7)) << 2);
+              store<f32>(dst, k < D ? load<f32>(src + (<usize>k << 2)) : 0);
+            }
+          }
+        } else {
+          for (let k = 0; k < D; k++) store<f32>(d0 + (<usize>k << 4), 0);
+          if (dWp != 0) {
+            for (let k = 0; k < Dp; k++) store<f32>(Hb + (<usize>((k >> 3) * nb4 * 8 + r * 8 + (k & 7)) << 2), 0);
           }
         }
-      } else {
-        for (let k = 0; k < D; k++) store<f32>(d0 + (<usize>k << 4), 0);
-        if (dW != 0) {
-          for (let k = 0; k < Dp; k++) store<f32>(Hb + (<usize>((k >> 3) * nb4 * 8 + r * 8 + (k & 7)) << 2), 0);
-        }
       }
-    }
-    // Logits block L[nb4 × Vp] = Hblock · Wᵀ.
-    for (let jr = 0; jr < Vp; jr += 8) {
-      const bp = WpT + (<usize>(jr * D) << 2);
-      for (let ir = 0; ir < nb4; ir += 4) {
-        const bj = bias == 0 ? 0 : bias + (<usize>jr << 2);
-        micro(D, Hp + (<usize>(ir * D) << 2), 16, bp, L + (<usize>(ir * Vp + jr) << 2), Vp, 4, 8, 1, 0, 0, tile, bj);
-      }
-    }
-    for (let r = 0; r < nb; r++) {
-      const label = load<i32>(labels + (<usize>(b + r) << 2));
-      const stat = stats + (<usize>(b + r) << 4);
-      softmaxRow(L + (<usize>(r * Vp) << 2), V, Vp, label, invCount, grads, dBias, stat);
-    }
-    if (!grads) continue;
-    for (let r = nb; r < nb4; r++) memory.fill(L + (<usize>(r * Vp) << 2), 0, <usize>Vp << 2);
-    if (dH != 0) {
-      // G as A panels (4 rows interleaved) via 4×4 transposes.
-      for (let ip = 0; ip < nb4; ip += 4) {
-        const s0 = L + (<usize>(ip * Vp) << 2);
-        const ld = <usize>Vp << 2;
-        const dst = GpA + (<usize>(ip * Vp) << 2);
-        for (let v = 0; v < Vp; v += 4) {
-          const o = <usize>v << 2;
-          storeTransposed(
-            v128.load(s0 + o),
-            v128.load(s0 + ld + o),
-            v128.load(s0 + 2 * ld + o),
-            v128.load(s0 + 3 * ld + o),
-            dst + (o << 2),
-            16,
-          );
-        }
-      }
-      // dH block = G · W.
-      for (let jr = 0; jr < Dp; jr += 8) {
-        const bp = Wq + (<usize>(jr * V) << 2);
+      // Logits block L[nb4 × Vp] = Hblock · Wᵀ.
+      for (let jr = 0; jr < Vp; jr += 8) {
+        const bp = WpT + (<usize>(jr * D) << 2);
         for (let ir = 0; ir < nb4; ir += 4) {
-          const ap = GpA + (<usize>(ir * Vp) << 2);
-          micro(V, ap, 16, bp, dHb + (<usize>(ir * Dp + jr) << 2), Dp, 4, 8, 1, 0, 0, tile, 0);
+          const bj = bias == 0 ? 0 : bias + (<usize>jr << 2);
+          micro(D, Hp + (<usize>(ir * D) << 2), 16, bp, L + (<usize>(ir * Vp + jr) << 2), Vp, 4, 8, 1, 0, 0, tile, bj);
         }
       }
       for (let r = 0; r < nb; r++) {
-        const row = load<i32>(rows + (<usize>(b + r) << 2));
-        memory.copy(dH + (<usize>(row * D) << 2), dHb + (<usize>(r * Dp) << 2), <usize>D << 2);
+        const label = load<i32>(labels + (<usize>(b + r) << 2));
+        const stat = stats + (<usize>(b + r) << 4);
+        softmaxRow(L + (<usize>(r * Vp) << 2), V, Vp, label, invCount, grads, dBp, stat);
       }
-    }
-    if (dW != 0) {
-      // dW += Gᵀ · Hblock. Gᵀ needs no packing: for a fixed row of G, four consecutive vocabulary entries are
-      // contiguous, so the A "panel" is the logits block read with a row stride.
-      const ldL = <usize>Vp << 2;
-      for (let jr = 0; jr < D; jr += 8) {
-        const cols = min(8, D - jr);
-        const bp = Hb + (<usize>(jr * nb4) << 2);
-        for (let ir = 0; ir < V; ir += 4) {
-          const cp = dW + (<usize>(ir * D + jr) << 2);
-          micro(nb4, L + (<usize>ir << 2), ldL, bp, cp, D, min(4, V - ir), cols, 1, 0, 1, tile, 0);
+      if (!grads) continue;
+      for (let r = nb; r < nb4; r++) memory.fill(L + (<usize>(r * Vp) << 2), 0, <usize>Vp << 2);
+      if (dH != 0) {
+        // G as A panels (4 rows interleaved) via 4×4 transposes.
+        for (let ip = 0; ip < nb4; ip += 4) {
+          const s0 = L + (<usize>(ip * Vp) << 2);
+          const ld = <usize>Vp << 2;
+          const dst = GpA + (<usize>(ip * Vp) << 2);
+          for (let v = 0; v < Vp; v += 4) {
+            const o = <usize>v << 2;
+            storeTransposed(
+              v128.load(s0 + o),
+              v128.load(s0 + ld + o),
+              v128.load(s0 + 2 * ld + o),
+              v128.load(s0 + 3 * ld + o),
+              dst + (o << 2),
+              16,
+            );
+          }
+        }
+        // dH block = G · W.
+        for (let jr = 0; jr < Dp; jr += 8) {
+          const bp = Wq + (<usize>(jr * V) << 2);
+          for (let ir = 0; ir < nb4; ir += 4) {
+            const ap = GpA + (<usize>(ir * Vp) << 2);
+            micro(V, ap, 16, bp, dHb + (<usize>(ir * Dp + jr) << 2), Dp, 4, 8, 1, 0, 0, tile, 0);
+          }
+        }
+        for (let r = 0; r < nb; r++) {
+          const row = load<i32>(rows + (<usize>(b + r) << 2));
+          memory.copy(dH + (<usize>(row * D) << 2), dHb + (<usize>(r * Dp) << 2), <usize>D << 2);
+        }
+      }
+      if (dWp != 0) {
+        // dW += Gᵀ · Hblock. Gᵀ needs no packing: for a fixed row of G, four consecutive vocabulary entries are
+        // contiguous, so the A "panel" is the logits block read with a row stride.
+        const ldL = <usize>Vp << 2;
+        for (let jr = 0; jr < D; jr += 8) {
+          const cols = min(8, D - jr);
+          const bp = Hb + (<usize>(jr * nb4) << 2);
+          for (let ir = 0; ir < V; ir += 4) {
+            const cp = dWp + (<usize>(ir * D + jr) << 2);
+            micro(nb4, L + (<usize>ir << 2), ldL, bp, cp, D, min(4, V - ir), cols, 1, 0, 1, tile, 0);
+          }
         }
       }
     }
