@@ -57,7 +57,13 @@ describe("RemoteBackend against a local stub server", () => {
   it("sends token ids with max_tokens 1 and maps token-id logprobs to letters, in prompt order", async () => {
     handler = vllm;
     seen.length = 0;
-    const backend = new RemoteBackend({ url: base, model: "m", apiKey: "k", concurrency: 3 });
+    const backend = new RemoteBackend({
+      url: base,
+      model: "m",
+      apiKey: "k",
+      concurrency: 3,
+      returnTokenIds: true,
+    });
     const prompts = [1, 2, 3, 4, 5].map((x) => ({ ids: [1, x, 7], letterIds: LETTER_IDS }));
     const out = await backend.scorePrompts(prompts);
     expect(out).toHaveLength(5);
@@ -72,6 +78,7 @@ describe("RemoteBackend against a local stub server", () => {
       logprobs: 20,
       model: "m",
       auth: "Bearer k",
+      return_tokens_as_token_ids: true,
     });
     expect(seen.map((s) => (s.prompt as number[])[1]).sort()).toEqual([1, 2, 3, 4, 5]);
     await backend.close();

@@ -32,6 +32,8 @@ export interface RemoteBackendOptions {
   apiKey?: string;
   /** Top logprobs requested; default 20. */
   topLogprobs?: number;
+  /** Ask vLLM for "token_id:<id>" keys (return_tokens_as_token_ids), which match letters exactly. */
+  returnTokenIds?: boolean;
   /** Also send llama.cpp's n_probs (default true; other servers ignore or warn about unknown fields). */
   sendNProbs?: boolean;
   promptFormat?: "ids" | "text";
@@ -216,6 +218,7 @@ export class RemoteBackend implements RankerBackend {
     };
     if (this.options.model !== undefined) body.model = this.options.model;
     if (this.options.sendNProbs ?? true) body.n_probs = top;
+    if (this.options.returnTokenIds) body.return_tokens_as_token_ids = true;
     return body;
   }
 
