@@ -160,7 +160,7 @@ const config = tinyLlamaConfig({
   maxPositionEmbeddings: 4096,
 });
 console.log(
-  `model: d ${d}, ${layers} layers, ${heads}/${kvHeads} heads, ffn ${ffn}, vocab ${vocab}, F32; kernels: ${kernels().name}`,
+  `${useCheckpoint ? "checkpointed layers; " : ""}model: d ${d}, ${layers} layers, ${heads}/${kvHeads} heads, ffn ${ffn}, vocab ${vocab}, F32; kernels: ${kernels().name}`,
 );
 const dir = mkdtempSync(join(tmpdir(), "llamarec-bench-llm-"));
 try {
