@@ -35,6 +35,7 @@ export const rankCommand: CommandSpec = {
       .option("--tokenizer <source>", "tokenizer .gguf / HF folder (default: the model's)")
       .option("--url <url>", "remote: server root, e.g. http://127.0.0.1:8000")
       .option("--served-model <name>", 'remote: the "model" field (vLLM\'s served model name)')
+      .option("--token-ids", "remote (vLLM): ask for token-id keys in the logprobs (exact letter matching)")
       .option("--concurrency <n>", "remote: requests in flight (default 4)", parseIntArg)
       .option("--timeout-ms <n>", "remote: per-request timeout (default 60000)", parseIntArg)
       .option("--orders <n>", "candidate orders averaged per user (default 1)", parseIntArg)
@@ -67,6 +68,7 @@ export const rankCommand: CommandSpec = {
               url: (o.url as string | undefined) ?? "",
               ...(o.servedModel ? { model: o.servedModel as string } : {}),
               ...(process.env.LLAMAREC_API_KEY ? { apiKey: process.env.LLAMAREC_API_KEY } : {}),
+              ...(o.tokenIds ? { returnTokenIds: true } : {}),
               ...(o.concurrency ? { concurrency: o.concurrency as number } : {}),
               ...(o.timeoutMs ? { timeoutMs: o.timeoutMs as number } : {}),
             },
