@@ -91,6 +91,33 @@ describe("LlamaForCausalLM", () => {
     expect(r.mismatches).toEqual([]);
   });
 
+  it("full fine-tuning gradients of every weight match finite differences (qwen2: biases, tied head)", () => {
+    const c = tinyLlamaConfig({
+      architecture: "qwen2",
+      vocabSize: 20,
+      hiddenSize: 8,
+      intermediateSize: 12,
+      numLayers: 1,
+      numHeads: 2,
+      numKvHeads: 1,
+      headDim: 4,
+      attentionBias: true,
+      tieWordEmbeddings: true,
+    });
+    const m = randomLlama(c, 9, 0.5);
+    m.setBaseTrainable(true);
+    const seq = Int32Array.of(1, 5, 7, 5, 19, 3);
+    const labels = Int32Array.of(5, 7, 5, 19, 3, 2);
+    const params = m.parameters();
+    expect(params.length).toBe(14); // embedding, 12 in the layer (q/k/v biases), final norm
+    const r = gradCheck(() => linearCrossEntropy(m.hidden(seq), m.outputWeight, null, labels), params, {
+      maxPerInput: 8,
+      eps: 1e-2,
+    });
+    expect(r.mismatches).toEqual([]);
+    expect(r.checked).toBeGreaterThan(60);
+  });
+
   it("checkpointed layers give the same loss and LoRA gradients (dropout masks replayed)", () => {
     const run = (checkpoint: boolean) => {
       const m = randomLlama(config, 6);
