@@ -6,8 +6,9 @@
  *
  * Inference (lastLogits) runs under noGrad and only projects the last position onto the vocabulary; in
  * the last layer only that position's query, output projection and MLP are computed (hidden's lastRows
- * does the same for the last k positions when training on an answer). Training (hidden)
- * records everything on the tape; attention keeps O(T·d) per layer (see ops/attention.ts).
+ * does the same for the last k positions when training on an answer). Training (hidden) records on the
+ * tape; attention keeps O(T·d) per layer (ops/attention.ts), LoRA keeps [T, r] (lora/op.ts), and with
+ * `checkpoint` each layer keeps only its input and is recomputed in the backward (ops/checkpoint.ts).
  */
 
 import { Module } from "../../tensor/nn/module.js";
