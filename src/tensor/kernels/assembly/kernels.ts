@@ -17,8 +17,8 @@ export function gemmWorkBytes(): i32 {
   return (MC * KC + KC * (NC + 8) + 64) * 4;
 }
 
-// a·b + c. The relaxed-SIMD build (ASC_FEATURE_RELAXED_SIMD) emits one fused multiply-add (vfmadd on x64), twice
-// the multiply-add throughput of the baseline build's separate mul + add; the other branch is compiled out.
+// a·b + c. The relaxed-SIMD build (ASC_FEATURE_RELAXED_SIMD) emits one fused multiply-add (vfmadd on x64) instead
+// of the baseline build's mul + add; the other branch is compiled out.
 function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(f32x4.mul(a, b), c);
@@ -692,7 +692,8 @@ function softmaxRow(
 
 // Labelled rows list[r0:r1) (row indices `rows`, labels `labels`), in parts of `partRows` rows (a multiple of R)
 // taken from the shared i32 `counter` (start 0), so two threads calling this share the parts dynamically. Part 0
-// accumulates into dW/dBias, part p > 0 into its own zeroed partial at dWParts/dBiasParts + (p−1)·V·D/V floats;
+// accumulates into dW/dBias, part p > 0 into its own zeroed partials at dWParts + (p−1)·V·D and dBiasParts +
+// (p−1)·round4(V) floats;
 // JS adds the partials in part order, so the result does not depend on which thread ran which part.
 // WpT: Wᵀ packed as 8-column panels of depth D (packB(true, W, V, D, ...)); Wq: W packed as 8-column panels of
 // depth V (packB(false, W, D, V, ...)), only needed for dH. dH (N×D, pre-zeroed), dW (V×D) and dBias (V) are
