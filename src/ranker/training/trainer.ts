@@ -518,6 +518,8 @@ export class RankerTrainer {
           examplesSeen,
           seconds: elapsed(),
         });
+        // Throughput in the log is training only.
+        windowStart = performance.now();
       }
     }
 
