@@ -310,6 +310,19 @@ describe.each(backends)("wasm kernels, $label", ({ label, k }) => {
   });
 });
 
+describe("wasm kernel methods", () => {
+  it("work when detached from the backend object (callers do `const gemm = kernels().gemm`)", () => {
+    const k = createWasmKernels({ threads: 1 });
+    const { gemm, geluForward } = k;
+    const C = new Float32Array(4);
+    gemm(false, false, 2, 2, 1, 1, Float32Array.from([1, 2]), Float32Array.from([3, 4]), 0, C);
+    expect(Array.from(C)).toEqual([3, 4, 6, 8]);
+    const y = new Float32Array(1);
+    geluForward(Float32Array.from([0]), y);
+    expect(y[0]).toBe(0);
+  });
+});
+
 describe("wasm kernel options", () => {
   it("rejects a thread count other than 1 or 2", () => {
     expect(() => createWasmKernels({ threads: 3 })).toThrow(/threads must be 1 or 2/);
