@@ -1,4 +1,5 @@
-// Kernel benchmark: `npx tsx bench/kernels.ts [--runs N] [--ref-runs N] [--skip-ref]`.
+// Kernel benchmark: `npx tsx bench/kernels.ts [--runs N] [--ref-runs N] [--skip-ref]` (the reference runs take
+// minutes). Ends with a markdown table of wall-time medians.
 // GFLOP/s of the four GEMM variants at the LRURec ML-100k output-layer shapes and the fused linear
 // cross-entropy forward+backward time, for the plain-JS reference and the wasm backend on 1 and 2 threads.
 // Medians over runs (the 2 cores are shared, so single timings are noisy).
@@ -158,6 +159,19 @@ if (!skipRef) {
     console.log(`  ${name}: ${parts.join(", ")}`);
   }
 }
+// Markdown table (wall-time medians) for docs/benchmarks.md.
+console.log(`\n| case | ${backends.map((b) => b.label).join(" | ")} |`);
+console.log(`|---|${backends.map(() => "---:").join("|")}|`);
+for (const [name, byBackend] of Object.entries(results)) {
+  const ref = byBackend["reference (plain JS)"];
+  const cells = backends.map((b) => {
+    const ms = byBackend[b.label]!;
+    const ratio = ref !== undefined && b.k !== referenceKernels ? ` (×${(ref / ms).toFixed(0)})` : "";
+    return `${ms < 10 ? ms.toFixed(2) : ms.toFixed(1)} ms${ratio}`;
+  });
+  console.log(`| ${name} | ${cells.join(" | ")} |`);
+}
+
 wasmSimd1.dispose();
 wasm1.dispose();
 wasm2.dispose();
