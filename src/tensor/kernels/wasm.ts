@@ -182,9 +182,9 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const arena = new Arena(memory);
   const gemmWork = ex.gemmWorkBytes()!;
   let helper: KernelThread | undefined;
+  let helperFailed = false;
   let helped = 0;
 
-  let helperFailed = false;
   function thread(): KernelThread | undefined {
     if (threads < 2 || helperFailed) return undefined;
     try {
@@ -246,8 +246,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
         // Split the longer side into ~8 chunks at register-tile boundaries, taken dynamically by both threads.
         const splitM = M >= N;
         const chunk = splitM ? Math.ceil(M / 32) * 4 : Math.ceil(N / 64) * 8;
-        const counter = arena.alloc(4);
-        arena.i32(counter, 1)[0] = 0;
+        const pCounter = counter();
         const w1 = arena.alloc(gemmWork);
         const args = (w: number) => [
           tA,
@@ -262,7 +261,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
           pC,
           splitM ? 1 : 0,
           chunk,
-          counter,
+          pCounter,
           w,
         ];
         run("gemmShared", args(w0), args(w1));
