@@ -8,22 +8,27 @@
  * always use plain memory (see Tensor.gradBuffer), and nothing else may escape a step that runs in an arena.
  */
 export class BufferArena {
+  // Free buffers by size class. Training batches differ in their number of labelled rows, so exact
+  // lengths rarely repeat: keying by exact length would grow the free lists without bound.
   private readonly free = new Map<number, Float32Array[]>();
   private inUse: Float32Array[] = [];
   private bytes = 0;
 
   take(n: number): Float32Array {
-    const buf = this.free.get(n)?.pop();
-    if (buf) {
-      buf.fill(0);
-      this.inUse.push(buf);
-      return buf;
-    }
-    const fresh = new Float32Array(n);
-    arenaBuffers.add(fresh);
-    this.bytes += fresh.byteLength;
-    this.inUse.push(fresh);
-    return fresh;
+    const cls = sizeClass(n);
+    const base = this.free.get(cls)?.pop() ?? this.fresh(cls);
+    this.inUse.push(base);
+    const view = base.length === n ? base : base.subarray(0, n);
+    view.fill(0);
+    if (view !== base) arenaBuffers.add(view);
+    return view;
+  }
+
+  private fresh(cls: number): Float32Array {
+    const buf = new Float32Array(cls);
+    arenaBuffers.add(buf);
+    this.bytes += buf.byteLength;
+    return buf;
   }
 
   releaseAll(): void {
@@ -39,6 +44,14 @@ export class BufferArena {
   get size(): number {
     return this.bytes;
   }
+}
+
+/** Rounds up to 2^k · {1, 1.25, 1.5, 1.75}: at most 25% slack, few distinct classes. */
+export function sizeClass(n: number): number {
+  if (n <= 64) return 64;
+  const p = 2 ** Math.floor(Math.log2(n));
+  const step = p / 4;
+  return Math.ceil(n / step) * step;
 }
 
 const arenaBuffers = new WeakSet<Float32Array>();
