@@ -1,43 +1,7 @@
+import { erf } from "../special.js";
 import type { Kernels } from "./api.js";
 
 // Plain, obviously-correct loops (float64 accumulation): the oracle every faster backend is tested against.
-
-function erf(x: number): number {
-  // Abramowitz & Stegun 7.1.26 is only 1.5e-7 absolute; use a series/continued-fraction pair for ~1e-15.
-  const ax = Math.abs(x);
-  if (ax < 2.5) {
-    let sum = ax;
-    let term = ax;
-    const x2 = ax * ax;
-    for (let n = 1; n < 60; n++) {
-      term *= -x2 / n;
-      const add = term / (2 * n + 1);
-      sum += add;
-      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
-    }
-    const r = (2 / Math.sqrt(Math.PI)) * sum;
-    return x < 0 ? -r : r;
-  }
-  // erfc continued fraction (Lentz) for the tail.
-  let f = ax;
-  let C = ax;
-  let Dd = 0;
-  for (let n = 1; n < 200; n++) {
-    const an = n / 2;
-    Dd = ax + an * Dd;
-    Dd = Dd === 0 ? 1e-300 : 1 / Dd;
-    C = ax + an / C;
-    if (C === 0) C = 1e-300;
-    const delta = C * Dd;
-    f *= delta;
-    if (Math.abs(delta - 1) < 1e-16) break;
-  }
-  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
-  const r = 1 - erfc;
-  return x < 0 ? -r : r;
-}
-
-export const referenceErf = erf;
 
 export const referenceKernels: Kernels = {
   name: "reference",
