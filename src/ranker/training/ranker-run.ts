@@ -90,7 +90,7 @@ function promptTools(model: Pick<RankerModel, "tokenizer">, p: RankerPromptSetti
     maxPromptTokens: p.maxPromptTokens,
   };
   const prompts = new PromptBuilder(model.tokenizer, config);
-  const verbalizer = Verbalizer.create(model.tokenizer, { count: p.numCandidates, mode: p.letterMode });
+  const verbalizer = Verbalizer.forPrompt(prompts, { count: p.numCandidates, mode: p.letterMode });
   return { prompts, verbalizer };
 }
 
