@@ -32,6 +32,14 @@ export class LoraAdapter extends Module {
     this.B = this.registerParameter("lora_B.weight", Parameter.zerosNamed("lora_B.weight", [outFeatures, r]));
   }
 
+  /**
+   * The dropout stream, so Module.getRandomState()/setRandomState() checkpoint it (4 words): a resumed
+   * LoRA run then draws the same masks as an uninterrupted one.
+   */
+  protected override ownRng(): Rng {
+    return this.rng;
+  }
+
   /** The dropout stream's state (activation checkpointing replays it to redraw the same masks). */
   get rngState(): number[] {
     return this.rng.getState();
@@ -65,4 +73,25 @@ export class LoraAdapter extends Module {
       }
     return out;
   }
+}
+
+/** The dropout states of several adapters (e.g. an attachment's, in its order), 4 words each. */
+export function loraRandomState(adapters: Iterable<LoraAdapter>): number[] {
+  return [...adapters].flatMap((a) => a.getRandomState());
+}
+
+/** Restores loraRandomState() output onto the same adapters, in the same order. */
+export function setLoraRandomState(adapters: Iterable<LoraAdapter>, state: readonly number[]): void {
+  const list = [...adapters];
+  const words = list.map((a) => a.getRandomState().length);
+  const total = words.reduce((s, w) => s + w, 0);
+  if (state.length !== total)
+    throw new RangeError(
+      `LoRA random state has ${state.length} words, ${list.length} adapters need ${total}`,
+    );
+  let at = 0;
+  list.forEach((a, i) => {
+    a.setRandomState(state.slice(at, at + words[i]!));
+    at += words[i]!;
+  });
 }

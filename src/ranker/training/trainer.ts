@@ -18,14 +18,15 @@
  * metrics), checkpoint/ (resume state, written atomically: a complete step folder, then latest.json),
  * best/ (best trainable weights), adapter/ (PEFT folder) + adapter.gguf (llama.cpp) for LoRA, or
  * model.gguf for full training, and train-summary.json.
- * Resuming restores weights, optimizer moments, step, data position and best-so-far; LoRA dropout masks
- * after a resume differ from an uninterrupted run (the adapters' generator state is not exposed).
+ * Resuming restores weights, optimizer moments, step, data position, best-so-far and (LoRA) the adapters'
+ * dropout generator states, so a resumed run is bit-identical to an uninterrupted one.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { appendFile, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Dataset } from "../../data/dataset.js";
 import { type Metrics, metricsFromRanks } from "../../eval/metrics.js";
+import { loraRandomState, setLoraRandomState } from "../../llm/lora/adapter.js";
 import { LLAMAREC_LORA, type LoraConfig } from "../../llm/lora/config.js";
 import { exportLoraGguf } from "../../llm/lora/gguf.js";
 import { exportPeft } from "../../llm/lora/peft.js";
@@ -217,6 +218,8 @@ interface CheckpointState {
   examplesSeen: number;
   seconds: number;
   snapshot: string;
+  /** LoRA adapters' dropout generator states (loraRandomState, attachment order); absent in full mode. */
+  loraRandomState?: number[];
 }
 
 export function rankerPaths(rankerDir: string) {
@@ -338,8 +341,11 @@ export class RankerTrainer {
     for (const w of this.weights) w.data.set(tensors.get(w.name)!.data);
   }
 
-  private async writeCheckpoint(state: Omit<CheckpointState, "snapshot" | "version">): Promise<void> {
+  private async writeCheckpoint(
+    state: Omit<CheckpointState, "snapshot" | "version" | "loraRandomState">,
+  ): Promise<void> {
     const snapshot = `step-${state.step}`;
+    const lora = this.o.config.mode === "lora" ? this.o.model.model.loraAttachment : null;
     const dir = join(this.paths.checkpointDir, snapshot);
     await mkdir(dir, { recursive: true });
     this.saveTrainable(join(dir, "trainable.safetensors"));
@@ -349,7 +355,9 @@ export class RankerTrainer {
     if (existsSync(this.paths.latest))
       previous = (JSON.parse(readFileSync(this.paths.latest, "utf8")) as CheckpointState).snapshot;
     // latest.json is the commit point: it only ever names a complete snapshot folder.
-    await writeJsonAtomic(this.paths.latest, { version: 1, ...state, snapshot } satisfies CheckpointState);
+    const full: CheckpointState = { version: 1, ...state, snapshot };
+    if (lora) full.loraRandomState = loraRandomState(lora.adapters.values());
+    await writeJsonAtomic(this.paths.latest, full);
     if (previous && previous !== snapshot)
       await rm(join(this.paths.checkpointDir, previous), { recursive: true, force: true });
   }
@@ -367,6 +375,22 @@ export class RankerTrainer {
     this.loadTrainable(join(dir, "trainable.safetensors"));
     const opt = loadSafetensorsFile(join(dir, "optimizer.safetensors"));
     this.optimizer.loadStateDict({ tensors: opt.tensors, metadata: opt.metadata });
+    const lora = this.o.config.mode === "lora" ? this.o.model.model.loraAttachment : null;
+    if (lora) {
+      if (state.loraRandomState) {
+        try {
+          setLoraRandomState(lora.adapters.values(), state.loraRandomState);
+        } catch (err) {
+          throw new InputError(
+            `${this.paths.latest}: field "loraRandomState": ${(err as Error).message} (different LoRA config?)`,
+          );
+        }
+      } else {
+        this.log(
+          "checkpoint has no LoRA dropout state (older version): dropout masks will differ from an uninterrupted run",
+        );
+      }
+    }
     return state;
   }
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { GgufFile } from "../../../src/llm/gguf/reader.js";
-import { LoraAdapter } from "../../../src/llm/lora/adapter.js";
+import { LoraAdapter, loraRandomState, setLoraRandomState } from "../../../src/llm/lora/adapter.js";
 import { LLAMAREC_LORA, loraScaling } from "../../../src/llm/lora/config.js";
 import { exportLoraGguf, importLoraGguf } from "../../../src/llm/lora/gguf.js";
 import { attachLoraFromPath } from "../../../src/llm/lora/load.js";
@@ -131,6 +131,30 @@ describe("LoraAdapter", () => {
     adapter.train();
     const c = noGrad(() => adapter.delta(x)).data;
     expect(maxAbsDiff(a, c)).toBeGreaterThan(1e-3);
+  });
+
+  it("getRandomState/setRandomState replay the dropout masks (one adapter and an attachment)", () => {
+    const rng = new Rng(5);
+    const adapter = new LoraAdapter(16, 4, 2, 1, 0.5, new Rng(6));
+    for (let i = 0; i < adapter.B.size; i++) adapter.B.data[i] = 1;
+    const x = randn(rng, [4, 16]);
+    const base = new Tensor(new Float32Array(16), [4, 4]);
+    const state = adapter.getRandomState();
+    expect(state).toHaveLength(4);
+    const first = noGrad(() => adapter.apply(x, base)).data;
+    const second = noGrad(() => adapter.apply(x, base)).data;
+    expect(maxAbsDiff(first, second)).toBeGreaterThan(1e-3);
+    adapter.setRandomState(state);
+    expect(maxAbsDiff(noGrad(() => adapter.apply(x, base)).data, first)).toBe(0);
+
+    const adapters = [...adaptedModel(7).loraAttachment!.adapters.values()];
+    const all = loraRandomState(adapters);
+    expect(all).toHaveLength(4 * adapters.length);
+    for (const a of adapters) noGrad(() => a.train().delta(randn(rng, [2, a.inFeatures])));
+    expect(loraRandomState(adapters)).not.toEqual(all);
+    setLoraRandomState(adapters, all);
+    expect(loraRandomState(adapters)).toEqual(all);
+    expect(() => setLoraRandomState(adapters, all.slice(4))).toThrow(/words/);
   });
 
   it("rejects bad configs naming the field", () => {

@@ -215,6 +215,57 @@ describe("RankerTrainer", () => {
     expect(logB.at(-2).loss).toBeCloseTo(logA.at(-2).loss, 4);
   }, 120_000);
 
+  it("resumes a LoRA run (dropout included) bit-identically to an uninterrupted one", async () => {
+    const config = tiny({ mode: "lora", lr: 1e-3, maxSteps: 10, valEvery: 5 });
+    expect(config.lora.dropout).toBeGreaterThan(0);
+    const run = (s: ReturnType<typeof setup>, rankerDir: string, extra: object = {}) =>
+      new RankerTrainer({
+        rankerDir,
+        dataset,
+        model: s.loaded,
+        prompts: s.prompts,
+        verbalizer: s.verbalizer,
+        training: s.training,
+        validation: s.validation,
+        config,
+        ...extra,
+      }).train();
+    const a = setup(tokenizerGguf);
+    const dirA = join(dir, "lora-resume-a");
+    await run(a, dirA);
+
+    // Interrupted after step 7: the checkpoint is at step 5, steps 6-7 are redone on resume.
+    const dirB = join(dir, "lora-resume-b");
+    const stop = new Error("interrupted");
+    await expect(
+      run(setup(tokenizerGguf), dirB, {
+        onStep: (s: number) => {
+          if (s === 7) throw stop;
+        },
+      }),
+    ).rejects.toBe(stop);
+    const c = setup(tokenizerGguf);
+    const summary = await run(c, dirB, { resume: true });
+    expect(summary.steps).toBe(10);
+
+    const wa = a.loaded.model.loraParameters();
+    const wc = new Map(c.loaded.model.loraParameters());
+    expect(wa.length).toBeGreaterThan(0);
+    for (const [name, p] of wa) expect(wc.get(name)!.data, name).toEqual(p.data);
+    // Everything but wall-clock fields, compared exactly.
+    const readLog = (d: string) =>
+      readFileSync(join(d, "train-log.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => {
+          const { examplesPerSecond: _x, elapsed: _e, seconds: _s, ...rest } = JSON.parse(l);
+          return rest;
+        });
+    const logA = readLog(dirA);
+    expect(logA.filter((e) => e.type === "train")).toHaveLength(10);
+    expect(readLog(dirB)).toEqual(logA);
+  }, 180_000);
+
   it("LoRA mode trains only the adapters and exports PEFT + GGUF adapters", async () => {
     const { loaded, prompts, verbalizer, training, validation } = setup(tokenizerGguf);
     const before = loaded.model.stateDict();
