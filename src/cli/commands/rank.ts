@@ -42,6 +42,10 @@ export const rankCommand: CommandSpec = {
       .option("--seed <n>", "seed of the extra orders (default 0)", parseIntArg)
       .option("--split <split>", "val, test or both (default both)", "both")
       .option("--all-users", "also rank users whose label is not among the candidates")
+      .option(
+        "--letter-mode <mode>",
+        "letter token ids: answer-position (as the model is trained to answer) or isolated (the official code's)",
+      )
       .option("--threads <n>", "llama.cpp threads (default 2)", parseIntArg);
   },
   async run(ctx) {
@@ -52,6 +56,9 @@ export const rankCommand: CommandSpec = {
     const split = o.split as string;
     if (!["val", "test", "both"].includes(split))
       throw new InputError(`--split must be val, test or both, got "${split}"`);
+    const letterMode = o.letterMode as string | undefined;
+    if (letterMode !== undefined && letterMode !== "answer-position" && letterMode !== "isolated")
+      throw new InputError(`--letter-mode must be answer-position or isolated, got "${letterMode}"`);
     const runDir = resolveRunDir(o.run as string, o.runsDir as string);
     const { dataset } = await loadRunDataset(runDir);
     let lastShown = 0;
@@ -74,6 +81,7 @@ export const rankCommand: CommandSpec = {
             },
           }
         : {}),
+      ...(letterMode ? { prompt: { letterMode } } : {}),
       ...(o.orders ? { orders: o.orders as number } : {}),
       ...(o.seed !== undefined ? { seed: o.seed as number } : {}),
       ...(o.threads ? { threads: o.threads as number } : {}),

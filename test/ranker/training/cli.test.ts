@@ -139,6 +139,9 @@ describe("llamarec train ranker / rank", () => {
     const backend = await cli(["rank", "--run", join(dir, "run"), "--backend", "gpu"]);
     expect(backend.code).toBe(2);
     expect(backend.err).toMatch(/--backend must be one of engine, llamacpp, remote/);
+    const letters = await cli(["rank", "--run", join(dir, "run"), "--letter-mode", "alone"]);
+    expect(letters.code).toBe(2);
+    expect(letters.err).toMatch(/--letter-mode must be answer-position or isolated, got "alone"/);
     const noTok = await cli(["train", "ranker", "--candidates", join(dir, "run"), "--model", "scratch:tiny"]);
     expect(noTok.code).toBe(2);
     expect(noTok.err).toMatch(/needs a tokenizer/);
