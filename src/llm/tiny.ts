@@ -375,15 +375,7 @@ export function spmTokenizerJson(vocab: SpmVocabData): Record<string, unknown> {
     }
   });
   merges.sort((x, y) => y.score - x.score || x.id - y.id);
-  const special = (id: number) => ({
-    id,
-    content: vocab.tokens[id],
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  });
+  const special = (id: number) => addedToken(vocab.tokens, id);
   const bos = vocab.tokens[vocab.bosId]!;
   return {
     version: "1.0",
@@ -440,15 +432,7 @@ export function bpeTokenizerJson(vocab: BpeVocabData): Record<string, unknown> {
     behavior: "Isolated",
     invert: false,
   }));
-  const special = (id: number) => ({
-    id,
-    content: vocab.tokens[id],
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  });
+  const special = (id: number) => addedToken(vocab.tokens, id);
   const bos = vocab.tokens[vocab.bosId]!;
   return {
     version: "1.0",
@@ -587,4 +571,17 @@ export async function writeTinyLlama(
   writeLlamaGguf(gguf, config, weights, vocab);
   await writeLlamaHfFolder(hfDir, config, weights, vocab);
   return { gguf, hfDir, config };
+}
+
+/** A tokenizer.json `added_tokens` entry for a special token. */
+function addedToken(tokens: readonly string[], id: number): Record<string, unknown> {
+  return {
+    id,
+    content: tokens[id],
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  };
 }

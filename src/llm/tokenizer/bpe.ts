@@ -3,7 +3,7 @@
  * Text is split by the pre-tokenizer regex named by tokenizer.ggml.pre, each piece's UTF-8 bytes are mapped
  * to printable code points (GPT-2's bytes_to_unicode), and merges are applied lowest rank first.
  */
-import { splitOnSpecial } from "./special.js";
+import { splitOnSpecial, userDefinedTokens } from "./special.js";
 import { type DecodeOptions, type EncodeOptions, type Tokenizer, TokenType } from "./types.js";
 
 export interface BpeVocab {
@@ -112,9 +112,7 @@ export class ByteLevelBpeTokenizer implements Tokenizer {
     });
     this.regexes = preTokenizerRegexes(vocab.pre);
     this.ignoreMerges = LLAMA3_PRE.has(vocab.pre);
-    this.userDefined = vocab.tokens
-      .filter((t, i) => vocab.types[i] === TokenType.USER_DEFINED && t.length > 0)
-      .sort((a, b) => b.length - a.length);
+    this.userDefined = userDefinedTokens(vocab.tokens, vocab.types);
   }
 
   tokenToId(token: string): number | undefined {

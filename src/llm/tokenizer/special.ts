@@ -1,3 +1,5 @@
+import { TokenType } from "./types.js";
+
 /** Splits text around literal special-token strings (longest match first), like llama.cpp's tokenizer_st_partition. */
 export interface Fragment {
   text: string;
@@ -24,4 +26,11 @@ export function splitOnSpecial(text: string, specials: readonly string[]): Fragm
   }
   if (plain) parts.push({ text: plain, special: false });
   return parts;
+}
+
+/** The vocabulary's user-defined tokens, longest first: matched literally in text before any merging. */
+export function userDefinedTokens(tokens: readonly string[], types: readonly number[]): string[] {
+  return tokens
+    .filter((t, i) => types[i] === TokenType.USER_DEFINED && t.length > 0)
+    .sort((a, b) => b.length - a.length);
 }

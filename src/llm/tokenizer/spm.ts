@@ -5,7 +5,7 @@
  * the vocabulary fall back to <0xXX> byte tokens. Mirrors llm_tokenizer_spm in llama-vocab.cpp so ids match.
  */
 import { Heap } from "./heap.js";
-import { splitOnSpecial } from "./special.js";
+import { splitOnSpecial, userDefinedTokens } from "./special.js";
 import { type DecodeOptions, type EncodeOptions, type Tokenizer, TokenType } from "./types.js";
 
 export interface SpmVocab {
@@ -61,9 +61,7 @@ export class SpmTokenizer implements Tokenizer {
         throw new Error(`SentencePiece vocabulary has no byte token ${hex}`);
       this.byteIds.push(id);
     }
-    this.userDefined = vocab.tokens
-      .filter((t, i) => vocab.types[i] === TokenType.USER_DEFINED && t.length > 0)
-      .sort((a, b) => b.length - a.length);
+    this.userDefined = userDefinedTokens(vocab.tokens, vocab.types);
   }
 
   tokenToId(token: string): number | undefined {
