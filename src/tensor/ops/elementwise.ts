@@ -12,37 +12,22 @@ function checkSuffix(a: Shape, b: Shape, op: string): void {
 }
 
 export function add(a: Tensor, b: Tensor): Tensor {
-  checkSuffix(a.shape, b.shape, "add");
-  const n = a.size;
-  const m = b.size;
-  const out = allocFloat32(n);
-  const x = a.data;
-  const y = b.data;
-  for (let i = 0; i < n; i += m) for (let j = 0; j < m; j++) out[i + j] = x[i + j]! + y[j]!;
-  const t = new Tensor(out, a.shape);
-  if (needsGrad(a, b)) {
-    record(t, (g) => {
-      if (a.requiresGrad) {
-        const ga = a.gradBuffer();
-        for (let i = 0; i < n; i++) ga[i] = ga[i]! + g[i]!;
-      }
-      if (b.requiresGrad) {
-        const gb = b.gradBuffer();
-        for (let i = 0; i < n; i += m) for (let j = 0; j < m; j++) gb[j] = gb[j]! + g[i + j]!;
-      }
-    });
-  }
-  return t;
+  return addSigned(a, b, 1, "add");
 }
 
 export function sub(a: Tensor, b: Tensor): Tensor {
-  checkSuffix(a.shape, b.shape, "sub");
+  return addSigned(a, b, -1, "sub");
+}
+
+/** a + sign·b, b broadcast over a's leading dims. */
+function addSigned(a: Tensor, b: Tensor, sign: 1 | -1, op: string): Tensor {
+  checkSuffix(a.shape, b.shape, op);
   const n = a.size;
   const m = b.size;
   const out = allocFloat32(n);
   const x = a.data;
   const y = b.data;
-  for (let i = 0; i < n; i += m) for (let j = 0; j < m; j++) out[i + j] = x[i + j]! - y[j]!;
+  for (let i = 0; i < n; i += m) for (let j = 0; j < m; j++) out[i + j] = x[i + j]! + sign * y[j]!;
   const t = new Tensor(out, a.shape);
   if (needsGrad(a, b)) {
     record(t, (g) => {
@@ -52,7 +37,7 @@ export function sub(a: Tensor, b: Tensor): Tensor {
       }
       if (b.requiresGrad) {
         const gb = b.gradBuffer();
-        for (let i = 0; i < n; i += m) for (let j = 0; j < m; j++) gb[j] = gb[j]! - g[i + j]!;
+        for (let i = 0; i < n; i += m) for (let j = 0; j < m; j++) gb[j] = gb[j]! + sign * g[i + j]!;
       }
     });
   }
