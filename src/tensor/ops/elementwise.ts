@@ -162,3 +162,16 @@ export function sigmoid(a: Tensor): Tensor {
     (_x, y) => y * (1 - y),
   );
 }
+
+export function tanh(a: Tensor): Tensor {
+  return unary(a, Math.tanh, (_x, y) => 1 - y * y);
+}
+
+/** torch's hard sigmoid as NARM's code writes it: clamp(x/6 + 1/2, 0, 1) (gradient 1/6 inside, 0 outside). */
+export function hardSigmoid(a: Tensor): Tensor {
+  return unary(
+    a,
+    (x) => Math.min(1, Math.max(0, x / 6 + 0.5)),
+    (x) => (x > -3 && x < 3 ? 1 / 6 : 0),
+  );
+}
