@@ -1,133 +1,351 @@
 /**
- * Retriever throughput at the official ML settings (batch 16, length 200, d 64, 2 blocks, dropout 0.2)
- * on ml-latest-small: training iterations per second (forward + backward + clip + AdamW) and full
- * evaluation users per second (score all items, rank the label, top-20), for each kernel backend in the
- * same process. Medians over repeated measurements.
+ * LRURec training step and full validation pass, llamarec against a PyTorch re-implementation of the official
+ * code (bench/lru_reference.py), in the same run, at 1 and 2 threads, at two settings:
+ *   ml:     ml-latest-small (bundled), batch 16 × length 200, d 64, 2 blocks, dropout 0.2;
+ *   amazon: batch 64 × length 50 on a synthetic dataset of Amazon-Beauty size (22,363 users, 12,101 items,
+ *           5–13 interactions per user: ~200k interactions; no Amazon data is bundled).
+ * Both sides train on the very same batches and validate the same users. One step = zero grads → forward →
+ * cross-entropy over all items → backward → clip grad norm 5 → AdamW. Validation = score every item for every
+ * user (llamarec: its training-time validation, whole history excluded, pessimistic ties; PyTorch: the
+ * official validate(), no exclusion, full argsort). Medians; per-step peak RSS; the load average.
  *
- *   node --import tsx bench/retriever.ts [--iterations 8] [--reference-iterations 3] [--eval-users 64] [--backends wasm,reference]
+ *   npm run bench -- retriever [--settings ml,amazon] [--threads 1,2] [--iterations 20] [--eval-repeats 3]
+ *     [--amazon-eval-users 4096] [--python python3] [--no-reference] [--memory-iterations 0] [--json]
+ *
+ * The reference runs when a python3 with torch is found ($LLAMAREC_PYTHON, python3 on PATH, /usr/bin/python3).
  */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import type { Dataset } from "../src/data/dataset.js";
 import { loadDataset } from "../src/data/index.js";
-import { TrainingBatches } from "../src/retrievers/batches.js";
+import { syntheticDataset } from "../src/data/synthetic.js";
+import {
+  encodeEvaluationRow,
+  evaluationHistory,
+  evaluationLabel,
+  evaluationUsers,
+  TrainingBatches,
+} from "../src/retrievers/batches.js";
 import { evaluateSplit } from "../src/retrievers/evaluate.js";
 import { createRetriever } from "../src/retrievers/registry.js";
-import {
-  createWasmKernels,
-  type Kernels,
-  referenceKernels,
-  setKernels,
-} from "../src/tensor/kernels/index.js";
-import { AdamW, llamaRecNoDecay } from "../src/tensor/optim/adamw.js";
+import type { SequenceBatch } from "../src/retrievers/types.js";
+import { llamaRecNoDecay } from "../src/retrievers/weight-decay.js";
+import { createWasmKernels, setKernels } from "../src/tensor/kernels/index.js";
+import { AdamW } from "../src/tensor/optim/adamw.js";
 import { clipGradNorm } from "../src/tensor/optim/clip.js";
 
 const { values } = parseArgs({
   options: {
-    iterations: { type: "string", default: "8" },
-    "reference-iterations": { type: "string", default: "3" },
-    "eval-users": { type: "string", default: "64" },
+    settings: { type: "string", default: "ml,amazon" },
+    threads: { type: "string", default: "1,2" },
+    iterations: { type: "string", default: "20" },
+    "reference-iterations": { type: "string", default: "10" },
     "eval-repeats": { type: "string", default: "3" },
-    backends: { type: "string", default: "wasm,reference" },
+    "amazon-eval-users": { type: "string", default: "4096" },
+    python: { type: "string" },
+    "no-reference": { type: "boolean", default: false },
+    "memory-iterations": { type: "string", default: "0" },
     json: { type: "boolean", default: false },
   },
 });
 
-const BATCH = 16;
-const MAX_LEN = 200;
-
-const median = (xs: number[]) => {
+const here = dirname(fileURLToPath(import.meta.url));
+const median = (xs: readonly number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return s.length === 0 ? Number.NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
+const mb = (bytes: number) => bytes / 2 ** 20;
 
-const { dataset } = await loadDataset({ name: "ml-latest-small" }, { noCache: true });
-const evalUsers = Math.min(Number(values["eval-users"]), dataset.numUsers);
-// Evaluate the first users only; the full split is evalUsers × (numUsers / evalUsers) as long.
-const evalDataset = {
-  ...dataset,
-  val: dataset.val.map((v, u) => (u <= evalUsers ? v : 0)),
-  test: dataset.test.map((v, u) => (u <= evalUsers ? v : 0)),
-};
-
-function backend(name: string): Kernels {
-  if (name === "reference") return referenceKernels;
-  if (name === "wasm") return createWasmKernels();
-  throw new Error(`unknown backend ${name}`);
+interface Setting {
+  name: string;
+  dataset: Dataset;
+  describe: string;
+  batchSize: number;
+  maxLen: number;
+  /** Validation users (all of them, or the first n for the big synthetic set). */
+  evalUsers: number[];
 }
 
-interface Result {
-  backend: string;
-  trainItPerSec: number;
-  trainSamples: number[];
-  evalUsersPerSec: number;
-  evalSamples: number[];
+async function setting(name: string): Promise<Setting> {
+  if (name === "ml") {
+    const { dataset } = await loadDataset({ name: "ml-latest-small" }, { noCache: true });
+    return {
+      name,
+      dataset,
+      describe: `ml-latest-small (${dataset.numUsers} users, ${dataset.numItems} items)`,
+      batchSize: 16,
+      maxLen: 200,
+      evalUsers: evaluationUsers(dataset, "val"),
+    };
+  }
+  if (name === "amazon") {
+    const { dataset } = syntheticDataset({
+      numUsers: 22_363,
+      numItems: 12_101,
+      numClusters: 200,
+      minSeqLength: 5,
+      maxSeqLength: 13,
+      seed: 7,
+    });
+    const all = evaluationUsers(dataset, "val");
+    const n = Math.min(all.length, Number(values["amazon-eval-users"]));
+    return {
+      name,
+      dataset,
+      describe: `synthetic Amazon-Beauty size (${dataset.numUsers} users, ${dataset.numItems} items; validation on ${n} of ${all.length} users)`,
+      batchSize: 64,
+      maxLen: 50,
+      evalUsers: all.slice(0, n),
+    };
+  }
+  throw new Error(`unknown setting ${name} (ml, amazon)`);
 }
 
-const results: Result[] = [];
-for (const name of values.backends!.split(",")) {
-  const kernels = backend(name);
-  setKernels(kernels);
-  const model = createRetriever("lru", { numItems: dataset.numItems, seed: 42, dropout: 0.2 });
-  const params = model.parameters();
-  const opt = new AdamW(params, { lr: 1e-3, weightDecay: 0.01, eps: 1e-9, noDecay: llamaRecNoDecay });
-  const batches = new TrainingBatches(dataset.train, {
-    batchSize: BATCH,
-    maxLen: MAX_LEN,
+/** The dataset with only `users` keeping a validation item (what evaluateSplit evaluates). */
+function restrictVal(dataset: Dataset, users: readonly number[]): Dataset {
+  const keep = new Set(users);
+  return { ...dataset, val: dataset.val.map((v, u) => (keep.has(u) ? v : 0)) };
+}
+
+interface SideResult {
+  side: "llamarec" | "pytorch";
+  threads: number;
+  stepMs: number[];
+  evalMs: number[];
+  peakRssMb: number;
+  extra?: Record<string, unknown>;
+}
+
+function trainingBatches(s: Setting, count: number): SequenceBatch[] {
+  const batches = new TrainingBatches(s.dataset.train, {
+    batchSize: s.batchSize,
+    maxLen: s.maxLen,
     slidingWindow: 1,
     seed: 42,
   });
-  const iterations = Number(name === "reference" ? values["reference-iterations"] : values.iterations);
-  const step = (i: number) => {
-    model.setTraining(true);
-    opt.zeroGrad();
-    model.lossAndBackward(batches.batch(0, i % batches.batchesPerEpoch));
-    clipGradNorm(params, 5);
-    opt.step();
-  };
-  step(0); // warm-up: JIT, wasm memory growth
-  const trainSamples: number[] = [];
-  for (let i = 1; i <= iterations; i++) {
-    const t = performance.now();
-    step(i);
-    trainSamples.push(1000 / (performance.now() - t));
-  }
-  const evalSamples: number[] = [];
-  for (let r = 0; r < Number(values["eval-repeats"]); r++) {
-    const t = performance.now();
-    const ev = evaluateSplit(model, evalDataset, "test", {
-      maxLen: MAX_LEN,
-      batchSize: BATCH,
-      exclude: "full",
-      tie: "pessimistic",
-      candidateCount: 20,
-    });
-    evalSamples.push((1000 * ev.results.length) / (performance.now() - t));
-  }
-  results.push({
-    backend: name,
-    trainItPerSec: median(trainSamples),
-    trainSamples,
-    evalUsersPerSec: median(evalSamples),
-    evalSamples,
-  });
-  if ("dispose" in kernels) (kernels as { dispose(): void }).dispose();
+  return Array.from({ length: count }, (_, i) => batches.batch(0, i % batches.batchesPerEpoch));
 }
 
-const info = `ml-latest-small: ${dataset.numUsers} users, ${dataset.numItems} items; LRU d=64, 2 blocks, batch ${BATCH}, length ${MAX_LEN}`;
-if (values.json) {
-  process.stdout.write(`${JSON.stringify({ info, results }, null, 2)}\n`);
-} else {
-  const lines = [info, "backend     train it/s   (samples)                     eval users/s  (samples)"];
-  for (const r of results) {
-    const fmt = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(" ");
-    const train = `${r.backend.padEnd(10)}  ${r.trainItPerSec.toFixed(2).padStart(10)}   (${fmt(r.trainSamples)})`;
-    lines.push(`${train.padEnd(62)}${r.evalUsersPerSec.toFixed(1).padStart(12)}  (${fmt(r.evalSamples)})`);
+function runLlamarec(s: Setting, threads: number, batches: SequenceBatch[], iterations: number): SideResult {
+  const kernels = createWasmKernels({ threads });
+  setKernels(kernels);
+  const model = createRetriever("lru", { numItems: s.dataset.numItems, seed: 42, dropout: 0.2 });
+  const params = model.parameters();
+  const opt = new AdamW(params, { lr: 1e-3, weightDecay: 0.01, eps: 1e-9, noDecay: llamaRecNoDecay });
+  const step = (b: SequenceBatch) => {
+    model.setTraining(true);
+    opt.zeroGrad();
+    const loss = model.lossAndBackward(b);
+    clipGradNorm(params, 5);
+    opt.step();
+    return loss;
+  };
+  step(batches[0]!); // warm-up: JIT, buffers
+  step(batches[1 % batches.length]!);
+  const stepMs: number[] = [];
+  let peakRss = 0;
+  for (let i = 0; i < iterations; i++) {
+    const t = performance.now();
+    step(batches[(i + 1) % batches.length]!);
+    stepMs.push(performance.now() - t);
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
   }
-  if (results.length === 2) {
+  const valDataset = restrictVal(s.dataset, s.evalUsers);
+  const evalMs: number[] = [];
+  for (let r = 0; r < Number(values["eval-repeats"]); r++) {
+    const t = performance.now();
+    evaluateSplit(model, valDataset, "val", {
+      maxLen: s.maxLen,
+      batchSize: s.batchSize,
+      exclude: "full",
+      tie: "pessimistic",
+      candidateCount: 0,
+    });
+    evalMs.push(performance.now() - t);
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  }
+  const memoryIterations = Number(values["memory-iterations"]);
+  let memory: Record<string, number> | undefined;
+  if (memoryIterations > 0) {
+    const rss: number[] = [];
+    const t = performance.now();
+    for (let i = 0; i < memoryIterations; i++) {
+      step(batches[i % batches.length]!);
+      if (i % 100 === 99) rss.push(mb(process.memoryUsage.rss()));
+    }
+    memory = {
+      iterations: memoryIterations,
+      seconds: (performance.now() - t) / 1000,
+      rssFirstMb: rss[0] ?? Number.NaN,
+      rssLastMb: rss[rss.length - 1] ?? Number.NaN,
+      rssMaxMb: Math.max(...rss),
+    };
+  }
+  const helperCalls = kernels.helperCalls();
+  kernels.dispose();
+  return {
+    side: "llamarec",
+    threads,
+    stepMs,
+    evalMs,
+    peakRssMb: mb(peakRss),
+    extra: { helperCalls, wasmHeapMb: mb(kernels.memoryBytes()), ...(memory ? { memory } : {}) },
+  };
+}
+
+function findPython(): string | null {
+  const candidates = [values.python, process.env.LLAMAREC_PYTHON, "python3", "/usr/bin/python3"].filter(
+    (c): c is string => typeof c === "string" && c !== "",
+  );
+  for (const py of candidates) {
+    const r = spawnSync(py, ["-c", "import torch"], { stdio: "ignore" });
+    if (r.status === 0) return py;
+  }
+  return null;
+}
+
+function runPytorch(
+  python: string,
+  s: Setting,
+  threads: number,
+  batches: SequenceBatch[],
+  iterations: number,
+  dir: string,
+): SideResult {
+  const tokens = new Int32Array(s.evalUsers.length * s.maxLen);
+  s.evalUsers.forEach((u, r) => {
+    encodeEvaluationRow(evaluationHistory(s.dataset, "val", u), s.maxLen, tokens, r);
+  });
+  const spec = {
+    settings: {
+      numItems: s.dataset.numItems,
+      hiddenDim: 64,
+      numBlocks: 2,
+      dropout: 0.2,
+      batchSize: s.batchSize,
+      maxLen: s.maxLen,
+    },
+    trainBatches: batches.map((b) => ({ tokens: Array.from(b.tokens), labels: Array.from(b.labels) })),
+    iterations,
+    evalRepeats: Number(values["eval-repeats"]),
+    val: {
+      batchSize: s.batchSize,
+      tokens: Array.from(tokens),
+      labels: s.evalUsers.map((u) => evaluationLabel(s.dataset, "val", u)),
+    },
+  };
+  const file = join(dir, `${s.name}.json`);
+  writeFileSync(file, JSON.stringify(spec));
+  const threadEnv = String(threads);
+  const out = execFileSync(python, [join(here, "lru_reference.py"), file, threadEnv], {
+    encoding: "utf8",
+    maxBuffer: 64 * 2 ** 20,
+    env: {
+      ...process.env,
+      OMP_NUM_THREADS: threadEnv,
+      OPENBLAS_NUM_THREADS: threadEnv,
+      MKL_NUM_THREADS: threadEnv,
+    },
+  });
+  const r = JSON.parse(out.trim().split("\n").pop()!) as {
+    torch: string;
+    blas: string[];
+    blasInfo: string;
+    threads: number;
+    stepSeconds: number[];
+    evalSeconds: number[];
+    peakRssMb: number;
+  };
+  return {
+    side: "pytorch",
+    threads,
+    stepMs: r.stepSeconds.map((x) => x * 1000),
+    evalMs: r.evalSeconds.map((x) => x * 1000),
+    peakRssMb: r.peakRssMb,
+    extra: { torch: r.torch, blas: r.blas, blasInfo: r.blasInfo, torchThreads: r.threads },
+  };
+}
+
+const python = values["no-reference"] ? null : findPython();
+const threadList = values.threads!.split(",").map(Number);
+const iterations = Number(values.iterations);
+const refIterations = Number(values["reference-iterations"]);
+const dir = mkdtempSync(join(tmpdir(), "llamarec-bench-retriever-"));
+const load0 = loadavg();
+const report: { setting: string; describe: string; results: SideResult[] }[] = [];
+try {
+  for (const name of values.settings!.split(",")) {
+    const s = await setting(name);
+    const batches = trainingBatches(s, Math.max(iterations, refIterations) + 2);
+    const results: SideResult[] = [];
+    for (const threads of threadList) {
+      // Interleaved per thread count, so that both sides see the same load.
+      results.push(runLlamarec(s, threads, batches, iterations));
+      if (python) results.push(runPytorch(python, s, threads, batches, refIterations, dir));
+    }
+    report.push({ setting: name, describe: s.describe, results });
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+const load1 = loadavg();
+
+const cpu = cpus()[0]?.model ?? "unknown CPU";
+if (values.json) {
+  process.stdout.write(`${JSON.stringify({ cpu, loadBefore: load0, loadAfter: load1, report }, null, 2)}\n`);
+} else {
+  const lines: string[] = [];
+  lines.push(
+    `${cpu}, ${cpus().length} cores; load average before ${load0.map((x) => x.toFixed(2)).join(" ")}, after ${load1.map((x) => x.toFixed(2)).join(" ")}`,
+  );
+  if (!python)
+    lines.push("PyTorch reference: not run (no python3 with torch found; --python or LLAMAREC_PYTHON)");
+  const torchInfo = report.flatMap((r) => r.results).find((r) => r.side === "pytorch")?.extra;
+  if (torchInfo)
     lines.push(
-      `speed-up ${results[0]!.backend}/${results[1]!.backend}: training ×${(results[0]!.trainItPerSec / results[1]!.trainItPerSec).toFixed(1)}, ` +
-        `evaluation ×${(results[0]!.evalUsersPerSec / results[1]!.evalUsersPerSec).toFixed(1)}`,
+      `PyTorch ${torchInfo.torch} (${torchInfo.blasInfo}); BLAS loaded: ${(torchInfo.blas as string[]).join(", ") || "none found"}`,
     );
+  for (const r of report) {
+    lines.push("", `## ${r.setting}: ${r.describe}`);
+    lines.push(
+      "side      threads  step ms (median)  [min–max]        validation pass ms (median)  peak RSS MB",
+    );
+    for (const x of r.results) {
+      lines.push(
+        `${x.side.padEnd(9)} ${String(x.threads).padStart(7)}  ${median(x.stepMs).toFixed(1).padStart(16)}  [${Math.min(...x.stepMs).toFixed(0)}–${Math.max(...x.stepMs).toFixed(0)}]`.padEnd(
+          54,
+        ) + `${median(x.evalMs).toFixed(0).padStart(28)}  ${x.peakRssMb.toFixed(0).padStart(11)}`,
+      );
+    }
+    for (const threads of threadList) {
+      const ours = r.results.find((x) => x.side === "llamarec" && x.threads === threads)!;
+      const ref = r.results.find((x) => x.side === "pytorch" && x.threads === threads);
+      if (ref) {
+        lines.push(
+          `${threads} thread(s): training step ×${(median(ref.stepMs) / median(ours.stepMs)).toFixed(2)}, validation pass ×${(median(ref.evalMs) / median(ours.evalMs)).toFixed(2)} faster than PyTorch`,
+        );
+      }
+    }
+    const one = r.results.find((x) => x.side === "llamarec" && x.threads === 1);
+    const two = r.results.find((x) => x.side === "llamarec" && x.threads === 2);
+    if (one && two) {
+      lines.push(
+        `llamarec 2 threads vs 1: training step ×${(median(one.stepMs) / median(two.stepMs)).toFixed(2)}, validation ×${(median(one.evalMs) / median(two.evalMs)).toFixed(2)}`,
+      );
+    }
+    for (const x of r.results) {
+      const m = x.extra?.memory as Record<string, number> | undefined;
+      if (m) {
+        lines.push(
+          `memory (${x.threads} thread(s)): ${m.iterations} steps in ${m.seconds!.toFixed(0)} s; RSS after 100 steps ${m.rssFirstMb!.toFixed(0)} MB, at the end ${m.rssLastMb!.toFixed(0)} MB, max ${m.rssMaxMb!.toFixed(0)} MB`,
+        );
+      }
+    }
   }
   process.stdout.write(`${lines.join("\n")}\n`);
 }
