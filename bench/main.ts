@@ -6,6 +6,7 @@ const BENCHMARKS: Record<string, string> = {
   kernels: "WASM SIMD kernels (1 and 2 threads) vs plain-JS reference: GEMM variants, fused cross-entropy",
   retriever: "LRURec training iterations/s and full-evaluation users/s, wasm vs reference kernels",
   llm: "Llama forward tokens/s, our engine vs llama.cpp (same F32 model, same threads); LoRA examples/s",
+  efficiency: "time to rank 20 candidates: verbalizer (one forward) vs generating the titles (paper Fig. 3)",
 };
 
 const name = process.argv[2];

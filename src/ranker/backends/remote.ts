@@ -12,11 +12,20 @@
  * Entries with a token id are matched by id; entries with only text are matched to a letter when the text,
  * whitespace trimmed, equals it (SentencePiece "A" and "▁A" both count; the larger logprob wins).
  *
- * Letters absent from the top list: the server only says they are less likely than every listed token, so
- * by default ("floor") they get (lowest listed logprob − 1), all equal, below every listed letter; the
- * ranking then keeps their input (retriever) order. `missing: "-inf"` gives -Infinity instead, or a
- * number gives that fixed score. Ask for at least as many logprobs as letters (vLLM allows 20 by default,
- * --max-logprobs raises it; OpenAI's own API caps at 5, too few for 20 candidates).
+ * Getting all 20 letters back. A random or weakly trained model rarely has every letter in its top 20, and
+ * there are two ways to get them all without changing their relative scores:
+ * - `letterBias`: the same logit bias on every letter id, so the letters fill the top of the list; the
+ *   letter softmax is shift-invariant, so their log-softmax over the letters is unchanged. The server must
+ *   report probabilities AFTER the bias: llama.cpp does with post_sampling_probs (sent here with a neutral
+ *   sampler chain: only temperature 1, no top-k/top-p/min-p cut), vLLM with `--logprobs-mode
+ *   processed_logprobs`. Scores then are letter log-probabilities (up to the mass left to other tokens).
+ * - a large `topLogprobs` (e.g. the vocabulary size) where the server allows it (llama.cpp has no cap; vLLM
+ *   `--max-logprobs`): every token comes back, letters included, as full-vocabulary log-probabilities.
+ * Letters still absent from the list (servers that allow neither): the server only says they are less
+ * likely than every listed token, so by default ("floor") they get (lowest listed logprob − 1), all equal,
+ * below every listed letter; the ranking then keeps their input (retriever) order. `missing: "-inf"` gives
+ * -Infinity instead, or a number gives that fixed score. Ask for at least as many logprobs as letters (vLLM
+ * allows 20 by default, --max-logprobs raises it; OpenAI's own API caps at 5, too few for 20 candidates).
  *
  * Prompts are sent as token ids (vLLM and llama.cpp accept a list of ints) so the server scores exactly the
  * tokens the other backends score; `promptFormat: "text"` sends decoded text instead (the server then
@@ -34,8 +43,13 @@ export interface RemoteBackendOptions {
   topLogprobs?: number;
   /** Ask vLLM for "token_id:<id>" keys (return_tokens_as_token_ids), which match letters exactly. */
   returnTokenIds?: boolean;
-  /** Also send llama.cpp's n_probs (default true; other servers ignore or warn about unknown fields). */
+  /** Also send llama.cpp's fields (n_probs; with letterBias post_sampling_probs and samplers); default true. */
   sendNProbs?: boolean;
+  /**
+   * Add this logit bias (e.g. 100) to every letter id so all letters come back in the top list, with the
+   * server reporting post-bias probabilities (see the module comment). Off by default.
+   */
+  letterBias?: number;
   promptFormat?: "ids" | "text";
   /** Needed for promptFormat "text": ids (BOS dropped) to text. */
   decode?: (ids: readonly number[]) => string;
@@ -208,7 +222,8 @@ export class RemoteBackend implements RankerBackend {
   }
 
   private requestBody(prompt: PromptIds): Record<string, unknown> {
-    const top = this.options.topLogprobs ?? 20;
+    const bias = this.options.letterBias;
+    const top = Math.max(this.options.topLogprobs ?? 20, bias === undefined ? 0 : prompt.letterIds.length);
     const ids = [...prompt.ids];
     const body: Record<string, unknown> = {
       prompt: this.options.promptFormat === "text" ? this.options.decode!(ids.slice(1)) : ids,
@@ -217,7 +232,15 @@ export class RemoteBackend implements RankerBackend {
       logprobs: top,
     };
     if (this.options.model !== undefined) body.model = this.options.model;
-    if (this.options.sendNProbs ?? true) body.n_probs = top;
+    const llamaCppFields = this.options.sendNProbs ?? true;
+    if (llamaCppFields) body.n_probs = top;
+    if (bias !== undefined) {
+      body.logit_bias = Object.fromEntries(prompt.letterIds.map((id) => [String(id), bias]));
+      // Post-bias probabilities of a chain that cuts nothing: temperature 1 (a greedy chain reports no
+      // distribution), no top-k / top-p / min-p. The one sampled token is not used.
+      Object.assign(body, { temperature: 1, top_k: 0, top_p: 1, min_p: 0, seed: 0 });
+      if (llamaCppFields) Object.assign(body, { post_sampling_probs: true, samplers: ["temperature"] });
+    }
     if (this.options.returnTokenIds) body.return_tokens_as_token_ids = true;
     return body;
   }

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Build llama.cpp's `llama-server` (CPU only, no curl/network features) from the llama.cpp source that
+# node-llama-cpp ships as a git bundle (node_modules/node-llama-cpp/llama/gitRelease.bundle).
+#
+#   bash scripts/build-llama-server.sh          # prints the binary's path on the last line of stdout
+#   LLAMA_SERVER_JOBS=4 bash scripts/build-llama-server.sh
+#
+# Output: .cache/llama-server/<bundle commit>/bin/llama-server (git-ignored). An existing binary for the
+# same bundle commit is reused, so CI and repeated local runs build once. Needs git, cmake and a C++
+# compiler. Build logs go to stderr; the last stdout line is the binary path.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bundle="$root/node_modules/node-llama-cpp/llama/gitRelease.bundle"
+if [[ ! -f "$bundle" ]]; then
+  echo "build-llama-server: $bundle not found (run npm ci first)" >&2
+  exit 2
+fi
+commit="$(git bundle list-heads "$bundle" | awk '$2 == "HEAD" { print $1; exit }')"
+if [[ -z "$commit" ]]; then commit="$(git bundle list-heads "$bundle" | awk 'NR == 1 { print $1 }')"; fi
+out="$root/.cache/llama-server/$commit"
+binary="$out/bin/llama-server"
+if [[ -x "$binary" ]]; then
+  echo "build-llama-server: reusing $binary" >&2
+  echo "$binary"
+  exit 0
+fi
+jobs="${LLAMA_SERVER_JOBS:-2}"
+work="$out.build.$$"
+trap 'rm -rf "$work"' EXIT
+rm -rf "$work"
+mkdir -p "$work"
+start=$(date +%s)
+echo "build-llama-server: cloning llama.cpp ${commit:0:12} from the node-llama-cpp bundle" >&2
+git clone --quiet "$bundle" "$work/src" >&2
+git -C "$work/src" -c advice.detachedHead=false checkout --quiet "$commit" >&2
+generator=()
+if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
+echo "build-llama-server: configuring (CPU only, no curl)" >&2
+cmake -S "$work/src" -B "$work/build" "${generator[@]}" \
+  -DCMAKE_BUILD_TYPE=Release \
+  -DBUILD_SHARED_LIBS=OFF \
+  -DGGML_NATIVE=ON \
+  -DGGML_CUDA=OFF -DGGML_VULKAN=OFF -DGGML_METAL=OFF -DGGML_OPENMP=OFF \
+  -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_HTTPLIB=ON \
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
+  >&2
+echo "build-llama-server: building llama-server with -j$jobs" >&2
+cmake --build "$work/build" --target llama-server -j "$jobs" >&2
+mkdir -p "$out/bin"
+cp "$work/build/bin/llama-server" "$binary.tmp"
+mv "$binary.tmp" "$binary"
+end=$(date +%s)
+echo "build-llama-server: built $binary in $((end - start)) s" >&2
+echo "$binary"
