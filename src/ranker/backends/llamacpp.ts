@@ -3,6 +3,14 @@
  * sequence at a time, so node-llama-cpp batches the users' tokens together. Each sequence keeps its KV
  * cache between prompts and only evaluates what differs from its previous prompt, so the shared
  * instruction prefix is computed once per sequence.
+ *
+ * One sampling call at a time per context (`serializeSampling`): node-llama-cpp 3.21.1 reads the logits of
+ * every sequence of a decoded batch at once, on libuv worker threads, and its llama.cpp reorders a batch's
+ * outputs lazily inside `llama_get_logits_ith` (`output_reorder`, llama.cpp PR 14853), which is not
+ * thread-safe. With one KV stream per sequence (node-llama-cpp never unifies the KV cache) llama.cpp splits
+ * a batch per sequence (`split_equal`), so the outputs come back out of order whenever the sequences'
+ * remaining tokens differ; two threads then both apply the swaps (undoing them) or interleave them, and a
+ * sequence receives another sequence's logits or a mix (issue 7 §1: users got other users' scores).
  */
 import { availableParallelism } from "node:os";
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
@@ -64,6 +72,7 @@ export class LlamaCppBackend implements RankerBackend {
           ? { lora: { adapters: [{ filePath: options.loraPath, scale: options.loraScale ?? 1 }] } }
           : {}),
       });
+      serializeSampling(context);
       const sequences = Array.from({ length: nSeq }, () => context.getSequence());
       return new LlamaCppBackend(llama, model, context, sequences);
     } catch (err) {
@@ -125,4 +134,30 @@ export class LlamaCppBackend implements RankerBackend {
     await this.model.dispose();
     await this.llama.dispose();
   }
+}
+
+type SampleToken = (...args: unknown[]) => Promise<unknown>;
+
+/**
+ * Makes the context's native `sampleToken` (the only path from a decoded batch to its logits) run one call
+ * at a time, so llama.cpp's lazy output reorder happens once, on one thread, before anything reads. Every
+ * sampling of this context goes through this function object, whichever sequence asks. Relies on
+ * node-llama-cpp internals (pinned at 3.21.1): fails loudly if they change rather than rank wrongly.
+ */
+function serializeSampling(context: LlamaContext): void {
+  const native = (context as unknown as { _ctx?: { sampleToken?: SampleToken } })._ctx;
+  if (!native || typeof native.sampleToken !== "function") {
+    throw new Error(
+      "node-llama-cpp internals changed (LlamaContext._ctx.sampleToken not found): cannot make parallel sequences safe; see src/ranker/backends/llamacpp.ts",
+    );
+  }
+  const sample = native.sampleToken.bind(native);
+  let tail: Promise<unknown> = Promise.resolve();
+  const serialized: SampleToken = (...args) => {
+    const run = tail.then(() => sample(...args));
+    tail = run.catch(() => undefined);
+    return run;
+  };
+  // The native method is a read-only prototype property; an own property on this instance shadows it.
+  Object.defineProperty(native, "sampleToken", { value: serialized, configurable: true });
 }
