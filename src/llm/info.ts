@@ -1,10 +1,9 @@
 /**
  * A summary of a model file or folder (GGUF file or HF folder): architecture, sizes, tensor types,
- * tokenizer and the verbalizer's letter ids. Backs `llamarec model info`.
+ * tokenizer. `llamarec model info` adds the ranker's letter ids (src/ranker/model-info.ts).
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { Verbalizer } from "../ranker/verbalizer.js";
 import { InputError } from "../util/errors.js";
 import type { LlamaConfig, WeightSource } from "./config.js";
 import { GgufModel } from "./gguf/model.js";
@@ -33,24 +32,6 @@ export interface ModelInfo {
     eosId: number | null;
     addBos: boolean;
   } | null;
-  letterIds: { answerPosition: number[] | null; isolated: number[] | null; error?: string } | null;
-}
-
-function letterIds(tok: Tokenizer): ModelInfo["letterIds"] {
-  const tryMode = (mode: "answer-position" | "isolated"): { ids?: number[]; error?: string } => {
-    try {
-      return { ids: Verbalizer.create(tok, { mode }).ids };
-    } catch (err) {
-      return { error: (err as Error).message };
-    }
-  };
-  const a = tryMode("answer-position");
-  const i = tryMode("isolated");
-  return {
-    answerPosition: a.ids ?? null,
-    isolated: i.ids ?? null,
-    ...(a.error ? { error: a.error } : {}),
-  };
 }
 
 function summarizeTokenizer(tok: Tokenizer): ModelInfo["tokenizer"] {
@@ -64,12 +45,17 @@ function summarizeTokenizer(tok: Tokenizer): ModelInfo["tokenizer"] {
 }
 
 export function describeModel(path: string): ModelInfo {
+  return describeModelAndTokenizer(path).info;
+}
+
+/** The summary and the file's tokenizer (null when it has none), for callers that add their own view. */
+export function describeModelAndTokenizer(path: string): { info: ModelInfo; tokenizer: Tokenizer | null } {
   if (!existsSync(path)) throw new InputError(`${path}: no such file or folder`);
   const isDir = statSync(path).isDirectory();
   return isDir ? describeHf(path) : describeGguf(path);
 }
 
-function describeGguf(path: string): ModelInfo {
+function describeGguf(path: string): { info: ModelInfo; tokenizer: Tokenizer | null } {
   const file = GgufFile.open(path);
   try {
     const tensorTypes: ModelInfo["tensorTypes"] = {};
@@ -97,7 +83,7 @@ function describeGguf(path: string): ModelInfo {
     } catch {
       tok = null;
     }
-    return {
+    const info: ModelInfo = {
       path,
       format: "gguf",
       fileType,
@@ -107,14 +93,14 @@ function describeGguf(path: string): ModelInfo {
       bytesOnDisk: statSync(path).size,
       tensorTypes,
       tokenizer: tok ? summarizeTokenizer(tok) : null,
-      letterIds: tok ? letterIds(tok) : null,
     };
+    return { info, tokenizer: tok };
   } finally {
     file.close();
   }
 }
 
-function describeHf(dir: string): ModelInfo {
+function describeHf(dir: string): { info: ModelInfo; tokenizer: Tokenizer | null } {
   const model: WeightSource = HfModel.open(dir);
   try {
     const tensorTypes: ModelInfo["tensorTypes"] = {};
@@ -130,7 +116,7 @@ function describeHf(dir: string): ModelInfo {
     }
     for (const f of readdirSync(dir)) if (f.endsWith(".safetensors")) bytes += statSync(join(dir, f)).size;
     const tok = existsSync(join(dir, "tokenizer.json")) ? HfTokenizer.fromFolder(dir) : null;
-    return {
+    const info: ModelInfo = {
       path: dir,
       format: "hf",
       fileType: "model",
@@ -140,8 +126,8 @@ function describeHf(dir: string): ModelInfo {
       bytesOnDisk: bytes,
       tensorTypes,
       tokenizer: tok ? summarizeTokenizer(tok) : null,
-      letterIds: tok ? letterIds(tok) : null,
     };
+    return { info, tokenizer: tok };
   } finally {
     model.close();
   }
@@ -179,12 +165,5 @@ export function formatModelInfo(info: ModelInfo): string {
       ? `tokenizer: ${t.kind}, vocab ${t.vocabSize}, bos ${t.bosId ?? "-"}, eos ${t.eosId ?? "-"}, adds BOS ${t.addBos ? "yes" : "no"}`
       : "tokenizer: none",
   );
-  if (info.letterIds) {
-    const l = info.letterIds;
-    lines.push(
-      `letter ids A–T (answer position): ${l.answerPosition ? l.answerPosition.join(",") : `unusable — ${l.error}`}`,
-    );
-    lines.push(`letter ids A–T (isolated, official): ${l.isolated ? l.isolated.join(",") : "-"}`);
-  }
   return lines.join("\n");
 }

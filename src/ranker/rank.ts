@@ -15,11 +15,11 @@
  * subset (same users, the ranker's vs the retriever's order of the same 20), and overall (ranker order
  * inside the top-20, misses stay misses), as the official subset_metrics / overall_metrics.
  */
-import { join } from "node:path";
 import type { Dataset } from "../data/dataset.js";
 import { type Metrics, type TwoStageReport, twoStageReport } from "../eval/index.js";
 import type { UserRank } from "../eval/user-ranks.js";
 import type { CandidateRecord } from "../retrievers/candidates.js";
+import { type RankerPaths, rankerPaths } from "../run/paths.js";
 import { Rng } from "../tensor/rng.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import type { PromptIds, RankerBackend } from "./backend.js";
@@ -251,15 +251,6 @@ export function splitMetrics(
   return { ...report, missingRankerUsers: report.missingRankerUsers.length };
 }
 
-export interface RankOutputPaths {
-  ranked: string;
-  metrics: string;
-}
-
-export function rankOutputPaths(rankerDir: string): RankOutputPaths {
-  return { ranked: join(rankerDir, "ranked.jsonl"), metrics: join(rankerDir, "metrics.json") };
-}
-
 export function formatRanked(records: Iterable<RankedRecord>): string {
   let out = "";
   for (const r of records) {
@@ -281,8 +272,8 @@ export async function writeRankOutputs(
   rankerDir: string,
   result: RankResult,
   info: Record<string, unknown> = {},
-): Promise<RankOutputPaths> {
-  const paths = rankOutputPaths(rankerDir);
+): Promise<RankerPaths> {
+  const paths = rankerPaths(rankerDir);
   await writeFileAtomic(paths.ranked, formatRanked(result.ranked));
   await writeJsonAtomic(paths.metrics, {
     ...info,

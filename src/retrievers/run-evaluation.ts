@@ -5,13 +5,7 @@
 import { join } from "node:path";
 import type { Dataset } from "../data/dataset.js";
 import type { Metrics } from "../eval/metrics.js";
-import {
-  checkDatasetMatches,
-  loadRunDataset,
-  readJsonFile,
-  readRunConfig,
-  runPaths,
-} from "../pipeline/run-folder.js";
+import { checkDatasetMatches, loadRunDataset, readJsonFile, readRunConfig, runPaths } from "../run/index.js";
 import { InputError } from "../util/errors.js";
 import { type CandidateRecord, candidateRecords, labelCoverage } from "./candidates.js";
 import { CHECKPOINT_FILE, loadCheckpoint } from "./checkpoint.js";
@@ -114,7 +108,7 @@ export async function evaluateRun(
     throw new InputError(`${paths.config}: no "retriever" section (was a retriever trained?)`);
   const cfg = config.retriever.training as unknown as TrainerConfig;
   if (options.checkpoint) {
-    const ckptPath = join(paths.checkpointDir, CHECKPOINT_FILE);
+    const ckptPath = join(paths.retriever.checkpointDir, CHECKPOINT_FILE);
     const ckpt = loadCheckpoint(ckptPath);
     const model = createRetriever(config.retriever.model, {
       ...config.retriever.modelOptions,
@@ -132,12 +126,15 @@ export async function evaluateRun(
       matchesRecorded: null,
     };
   }
-  const model = await loadModel(paths.model, paths.modelJson);
+  const model = await loadModel(paths.retriever.model, paths.retriever.modelJson);
   const evaluation = evaluateRetriever(model, dataset, { ...cfg, candidateCount: 0 });
   let recorded: EvaluateRunResult["recorded"] = null;
   let matches: boolean | null = null;
   try {
-    const m = (await readJsonFile(paths.metrics, "metrics")) as { val: SplitMetrics; test: SplitMetrics };
+    const m = (await readJsonFile(paths.retriever.metrics, "metrics")) as {
+      val: SplitMetrics;
+      test: SplitMetrics;
+    };
     recorded = { val: m.val, test: m.test };
     matches = sameMetrics(recorded.val, evaluation.val) && sameMetrics(recorded.test, evaluation.test);
   } catch (err) {

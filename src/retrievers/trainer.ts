@@ -15,14 +15,8 @@ import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Dataset } from "../data/dataset.js";
 import { metricsFromRanks } from "../eval/metrics.js";
-import {
-  datasetRef,
-  type RunConfig,
-  readRunConfig,
-  runPaths,
-  writeRunConfig,
-} from "../pipeline/run-folder.js";
-import { AdamW, llamaRecNoDecay } from "../tensor/optim/adamw.js";
+import { datasetRef, type RunConfig, readRunConfig, runPaths, writeRunConfig } from "../run/index.js";
+import { AdamW } from "../tensor/optim/adamw.js";
 import { clipGradNorm } from "../tensor/optim/clip.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
@@ -43,6 +37,7 @@ import { loadModel, restoreWeights, saveModel, snapshotWeights } from "./model-f
 import { createRetriever, retrieverEntry } from "./registry.js";
 import { evaluateRetriever, evaluationPolicy, type RetrieverEvaluation } from "./run-evaluation.js";
 import { resolveTrainerConfig, type TrainerConfig } from "./train-config.js";
+import { llamaRecNoDecay } from "./weight-decay.js";
 
 export interface TrainRetrieverOptions {
   dataset: Dataset;
@@ -74,7 +69,7 @@ export interface TrainRetrieverResult {
 export async function trainRetriever(opts: TrainRetrieverOptions): Promise<TrainRetrieverResult> {
   const now = opts.now ?? Date.now;
   const paths = runPaths(opts.runDir);
-  const checkpointPath = join(paths.checkpointDir, CHECKPOINT_FILE);
+  const checkpointPath = join(paths.retriever.checkpointDir, CHECKPOINT_FILE);
   const { dataset } = opts;
   retrieverEntry(opts.model); // an unknown model fails before anything is written
 
@@ -132,18 +127,18 @@ export async function trainRetriever(opts: TrainRetrieverOptions): Promise<Train
     optimizer.loadStateDict(ckpt.optimizer);
     state = ckpt.state;
     if (state.modelRandomState && model.setRandomState) model.setRandomState(state.modelRandomState);
-    await truncateTrainLog(paths.trainLog, state.iteration);
+    await truncateTrainLog(paths.retriever.trainLog, state.iteration);
     log.info(`resuming ${paths.root} at iteration ${state.iteration} (epoch ${state.epoch + 1})`);
   } else {
-    if (opts.resume) log.info(`no checkpoint in ${paths.checkpointDir}; starting from iteration 0`);
-    await writeFileAtomic(paths.trainLog, "");
+    if (opts.resume) log.info(`no checkpoint in ${paths.retriever.checkpointDir}; starting from iteration 0`);
+    await writeFileAtomic(paths.retriever.trainLog, "");
   }
 
   const sessionStart = now();
   const sessionStartIteration = state.iteration;
   const elapsed = () => state.elapsedSeconds + (now() - sessionStart) / 1000;
   const appendLog = (entry: Record<string, unknown>) =>
-    appendFileSync(paths.trainLog, `${JSON.stringify(entry)}\n`);
+    appendFileSync(paths.retriever.trainLog, `${JSON.stringify(entry)}\n`);
 
   const checkpoint = () => {
     const ckpt: Checkpoint = {
@@ -267,12 +262,12 @@ export async function trainRetriever(opts: TrainRetrieverOptions): Promise<Train
   );
 
   restoreWeights(params, best, "best weights");
-  await saveModel(model, paths.model, paths.modelJson);
+  await saveModel(model, paths.retriever.model, paths.retriever.modelJson);
   // Evaluate what is on disk, through the same path as `llamarec eval`, so both always agree.
-  const saved = await loadModel(paths.model, paths.modelJson);
+  const saved = await loadModel(paths.retriever.model, paths.retriever.modelJson);
   const evaluation = evaluateRetriever(saved, dataset, cfg);
-  await writeFileAtomic(paths.candidates, formatCandidates(evaluation.candidates));
-  await writeJsonAtomic(paths.metrics, {
+  await writeFileAtomic(paths.retriever.candidates, formatCandidates(evaluation.candidates));
+  await writeJsonAtomic(paths.retriever.metrics, {
     model: retrieverSection.model,
     dataset: { name: runConfig.dataset.name, fingerprint: runConfig.dataset.fingerprint },
     selection: {
@@ -331,7 +326,10 @@ async function prepareRunConfig(opts: TrainRetrieverOptions): Promise<RunConfig>
     }
     return stored;
   }
-  if (existsSync(paths.metrics) || existsSync(join(paths.checkpointDir, CHECKPOINT_FILE))) {
+  if (
+    existsSync(paths.retriever.metrics) ||
+    existsSync(join(paths.retriever.checkpointDir, CHECKPOINT_FILE))
+  ) {
     throw new InputError(
       `run folder ${paths.root} already holds a training run; use --resume or another --run name`,
     );

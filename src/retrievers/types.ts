@@ -1,3 +1,5 @@
+import type { BatchSource, BatchSourceOptions } from "./batches.js";
+
 /**
  * The contract between a sequential retriever model (one file per model, e.g. lru.ts) and the code that
  * trains, checkpoints and evaluates it (trainer.ts, candidates.ts). Models are written on src/tensor.
@@ -11,13 +13,9 @@ export interface SequenceBatch {
   readonly labels: Int32Array;
 }
 
-/** A trainable float32 weight with its gradient; what optimizers and checkpoints see. */
-export interface WeightLike {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly data: Float32Array;
-  grad: Float32Array | null;
-}
+import type { WeightLike } from "../tensor/weight.js";
+
+export type { WeightLike };
 
 export interface SequentialRetriever {
   /** Registry name, e.g. "lru". */
@@ -37,5 +35,10 @@ export interface SequentialRetriever {
   /** Optional: the state of the model's own random stream (dropout), checkpointed so that a resumed
    * training run draws the same dropout masks as an uninterrupted one. Models without randomness omit it. */
   getRandomState?(): number[];
+  /**
+   * Optional batching hook: the model's own training batches (BERT4Rec's cloze masking, NARM's prefixes);
+   * default: the shared windows (TrainingBatches). Randomness must come from the state of getRandomState.
+   */
+  trainingBatches?(train: readonly (readonly number[])[], opts: BatchSourceOptions): BatchSource;
   setRandomState?(state: readonly number[]): void;
 }

@@ -1,7 +1,7 @@
 /**
  * Public surface of the tensor library (float32, reverse-mode autograd on a global tape). Names follow
  * PyTorch where one exists. For trainers:
- *   const opt = new AdamW(model.parameters(), { lr, weightDecay, betas, eps, noDecay: llamaRecNoDecay });
+ *   const opt = new AdamW(model.parameters(), { lr, weightDecay, betas, eps, noDecay: (name) => name.includes("bias") });
  *   opt.zeroGrad(); model.lossAndBackward(batch); clipGradNorm(params, max); opt.step();
  *   saveSafetensors(path, module.stateDict()) / module.loadStateDict(loadSafetensors(path));
  *   const s = opt.stateDict(); saveSafetensors(path, s.tensors, s.metadata);
@@ -37,7 +37,7 @@ export { layerNorm, rmsNorm } from "./ops/norm.js";
 export { mean, meanAll, sum, sumAll } from "./ops/reduce.js";
 export { concat, reshape, slice, transpose } from "./ops/shape.js";
 export { logSoftmax, softmax } from "./ops/softmax.js";
-export { AdamW, type AdamWOptions, llamaRecNoDecay, type OptimizerState } from "./optim/adamw.js";
+export { AdamW, type AdamWOptions, type OptimizerState } from "./optim/adamw.js";
 export { clipGradNorm } from "./optim/clip.js";
 export { Rng } from "./rng.js";
 export {
@@ -52,3 +52,4 @@ export {
 export { erf, erfinv } from "./special.js";
 export { backward, clearTape, isGradEnabled, needsGrad, noGrad, record, tapeLength } from "./tape.js";
 export { Parameter, type Shape, sizeOf, Tensor } from "./tensor.js";
+export type { WeightLike } from "./weight.js";

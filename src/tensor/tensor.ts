@@ -1,4 +1,4 @@
-import type { WeightLike } from "../retrievers/types.js";
+import type { WeightLike } from "./weight.js";
 import { allocFloat32, isArenaBuffer } from "./memory.js";
 
 export type Shape = readonly number[];

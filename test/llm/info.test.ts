@@ -5,7 +5,7 @@ import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { modelInfoCommand } from "../../src/cli/commands/model-info.js";
 import { GgmlType } from "../../src/llm/gguf/types.js";
-import { describeModel, formatModelInfo } from "../../src/llm/info.js";
+import { describeModel } from "../../src/llm/info.js";
 import {
   builtinSpmVocab,
   randomLlamaWeights,
@@ -13,13 +13,14 @@ import {
   writeLlamaGguf,
   writeTinyLlama,
 } from "../../src/llm/tiny.js";
+import { describeRankerModel, formatRankerModelInfo } from "../../src/ranker/model-info.js";
 import { HAVE_SHARED, SHARED_TINY_GGUF } from "./shared-model.js";
 
 describe("model info", () => {
   it("describes the GGUF file and the HF folder of the same tiny model identically", async () => {
     const paths = await writeTinyLlama(mkdtempSync(join(tmpdir(), "llamarec-info-")));
-    const g = describeModel(paths.gguf);
-    const h = describeModel(paths.hfDir);
+    const g = describeRankerModel(paths.gguf);
+    const h = describeRankerModel(paths.hfDir);
     expect(g.format).toBe("gguf");
     expect(h.format).toBe("hf");
     expect(g.config).toEqual(h.config);
@@ -27,7 +28,7 @@ describe("model info", () => {
     expect(g.tensorTypes).toEqual({ F32: { tensors: 21, parameters: g.parameters } });
     expect(g.letterIds).toEqual(h.letterIds);
     expect(g.letterIds!.answerPosition).toHaveLength(20);
-    const text = formatModelInfo(g);
+    const text = formatRankerModelInfo(g);
     expect(text).toContain("layers 2, hidden 64, ffn 176, heads 4 (kv 2, dim 16), vocab 568");
     expect(text).toContain("tokenizer: spm, vocab 568");
     expect(text).toContain("letter ids A–T (answer position): 292,293");
@@ -63,7 +64,7 @@ describe("model info", () => {
   });
 
   it.skipIf(!HAVE_SHARED)("reports both letter id sets for the Llama 2 tokenizer", () => {
-    const info = describeModel(SHARED_TINY_GGUF);
+    const info = describeRankerModel(SHARED_TINY_GGUF);
     expect(info.letterIds!.answerPosition!.slice(0, 3)).toEqual([29909, 29933, 29907]);
     expect(info.letterIds!.isolated!.slice(0, 3)).toEqual([319, 350, 315]);
     expect(info.tensorTypes.F16!.tensors).toBe(9);

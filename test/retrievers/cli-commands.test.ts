@@ -7,7 +7,7 @@ import { GROUPS } from "../../src/cli/commands/index.js";
 import { trainRetrieverCommand } from "../../src/cli/commands/train-retriever.js";
 import { EXIT_INPUT, EXIT_OK, runCli } from "../../src/cli/program.js";
 import { generateSynthetic, writeSyntheticCsv } from "../../src/data/index.js";
-import { runPaths } from "../../src/pipeline/run-folder.js";
+import { runPaths } from "../../src/run/index.js";
 
 let dir: string;
 let files: { interactions: string; items: string };
@@ -67,8 +67,9 @@ describe("llamarec train retriever / eval", () => {
     expect(train.code).toBe(EXIT_OK);
     expect(train.out).toMatch(/stopped: max-iterations after 30 iterations/);
     expect(train.out).toMatch(/test labels in the top 20: \d+\/40/);
-    for (const f of ["config", "model", "modelJson", "trainLog", "metrics", "candidates"] as const) {
-      expect(existsSync(runPaths(runDir)[f])).toBe(true);
+    expect(existsSync(runPaths(runDir).config)).toBe(true);
+    for (const f of ["model", "modelJson", "trainLog", "metrics", "candidates"] as const) {
+      expect(existsSync(runPaths(runDir).retriever[f])).toBe(true);
     }
     const evaluated = await run(["eval", runDir, "-q"]);
     expect(evaluated.code).toBe(EXIT_OK);

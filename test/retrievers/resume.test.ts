@@ -3,10 +3,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runPaths } from "../../src/pipeline/run-folder.js";
 import { CHECKPOINT_FILE, loadCheckpoint } from "../../src/retrievers/checkpoint.js";
 import { evaluateRun } from "../../src/retrievers/run-evaluation.js";
 import { trainRetriever } from "../../src/retrievers/trainer.js";
+import { runPaths } from "../../src/run/index.js";
 import { setLogLevel } from "../../src/util/log.js";
 import { skewedDataset } from "./fixtures.js";
 
@@ -34,9 +34,9 @@ const training = {
 /** Everything a run produced that must not depend on interruptions (wall times removed). */
 function outputs(runDir: string) {
   const p = runPaths(runDir);
-  const metrics = JSON.parse(readFileSync(p.metrics, "utf8"));
+  const metrics = JSON.parse(readFileSync(p.retriever.metrics, "utf8"));
   delete metrics.selection.trainingSeconds;
-  const log = readFileSync(p.trainLog, "utf8")
+  const log = readFileSync(p.retriever.trainLog, "utf8")
     .trim()
     .split("\n")
     .map((l) => {
@@ -46,12 +46,12 @@ function outputs(runDir: string) {
   return {
     metrics,
     log,
-    model: readFileSync(p.model).toString("base64"),
-    candidates: readFileSync(p.candidates, "utf8"),
+    model: readFileSync(p.retriever.model).toString("base64"),
+    candidates: readFileSync(p.retriever.candidates, "utf8"),
   };
 }
 
-const checkpointPath = (runDir: string) => join(runPaths(runDir).checkpointDir, CHECKPOINT_FILE);
+const checkpointPath = (runDir: string) => join(runPaths(runDir).retriever.checkpointDir, CHECKPOINT_FILE);
 
 describe("checkpoint and resume", () => {
   let reference: ReturnType<typeof outputs>;
@@ -76,7 +76,7 @@ describe("checkpoint and resume", () => {
     ).rejects.toThrow("simulated crash");
     // The checkpoint is the validation before the crash; the log still has lines past it.
     expect(loadCheckpoint(checkpointPath(runDir)).state.iteration).toBe(130);
-    expect(readFileSync(runPaths(runDir).trainLog, "utf8")).toContain('"iteration":135');
+    expect(readFileSync(runPaths(runDir).retriever.trainLog, "utf8")).toContain('"iteration":135');
     // The unfinished run can be evaluated from its checkpoint's best weights.
     const partial = await evaluateRun(runDir, dataset, { checkpoint: true });
     const state = loadCheckpoint(checkpointPath(runDir)).state;
@@ -112,7 +112,7 @@ describe("checkpoint and resume", () => {
     await new Promise((r) => setTimeout(r, 37));
     child.kill("SIGKILL");
     expect(await exited, stderr).toBeNull();
-    expect(existsSync(runPaths(runDir).metrics)).toBe(false);
+    expect(existsSync(runPaths(runDir).retriever.metrics)).toBe(false);
     await trainRetriever({ dataset, model: "pop", training, runDir, resume: true });
     expect(outputs(runDir)).toEqual(reference);
   });
@@ -137,7 +137,7 @@ describe("checkpoint and resume", () => {
     await trainRetriever({ dataset, model: "pop", training, runDir, resume: true });
     expect(outputs(runDir)).toEqual(reference);
     expect(
-      readdirSync(runPaths(runDir).checkpointDir).filter(
+      readdirSync(runPaths(runDir).retriever.checkpointDir).filter(
         (f) => f.endsWith(".tmp") && !f.includes("deadbeef"),
       ),
     ).toEqual([]);

@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { syntheticDataset } from "../../src/data/index.js";
-import { runPaths } from "../../src/pipeline/run-folder.js";
 import { createRetriever } from "../../src/retrievers/registry.js";
 import { evaluateRun } from "../../src/retrievers/run-evaluation.js";
 import { trainRetriever } from "../../src/retrievers/trainer.js";
+import { runPaths } from "../../src/run/index.js";
 import { setLogLevel } from "../../src/util/log.js";
 
 // The real model through the trainer, tiny: checks it learns, resumes exactly and re-evaluates exactly.
@@ -33,12 +33,12 @@ const training = {
 
 function outputs(runDir: string) {
   const p = runPaths(runDir);
-  const metrics = JSON.parse(readFileSync(p.metrics, "utf8"));
+  const metrics = JSON.parse(readFileSync(p.retriever.metrics, "utf8"));
   delete metrics.selection.trainingSeconds;
   return {
     metrics,
-    model: readFileSync(p.model).toString("base64"),
-    candidates: readFileSync(p.candidates, "utf8"),
+    model: readFileSync(p.retriever.model).toString("base64"),
+    candidates: readFileSync(p.retriever.candidates, "utf8"),
   };
 }
 

@@ -2,11 +2,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runPaths } from "../../src/pipeline/run-folder.js";
 import { readCandidates } from "../../src/retrievers/candidates.js";
 import { registerRetriever } from "../../src/retrievers/registry.js";
 import { evaluateRun } from "../../src/retrievers/run-evaluation.js";
 import { trainRetriever } from "../../src/retrievers/trainer.js";
+import { runPaths } from "../../src/run/index.js";
 import { setLogLevel } from "../../src/util/log.js";
 import { createScriptedModel, disjointDataset, skewedDataset } from "./fixtures.js";
 
@@ -70,7 +70,7 @@ describe("early stopping and model selection", () => {
     expect(result.iterations).toBe(35);
     expect(result.bestIteration).toBe(20);
     expect(result.bestValue).toBeCloseTo(0.6, 6);
-    const metrics = readJson(runPaths(runDir).metrics);
+    const metrics = readJson(runPaths(runDir).retriever.metrics);
     expect(metrics.val.metrics["Recall@10"]).toBeCloseTo(0.6, 6);
     expect(metrics.selection).toMatchObject({
       bestIteration: 20,
@@ -78,7 +78,7 @@ describe("early stopping and model selection", () => {
       validations: 8,
       stoppedBy: "early-stopping",
     });
-    const vals = readLog(runPaths(runDir).trainLog).filter((e) => e.type === "val");
+    const vals = readLog(runPaths(runDir).retriever.trainLog).filter((e) => e.type === "val");
     expect(vals.map((e) => e.iteration)).toEqual([0, 5, 10, 15, 20, 25, 30, 35]);
     expect(vals.map((e) => e.patience)).toEqual([0, 0, 1, 2, 0, 1, 2, 3]);
   });
@@ -113,8 +113,8 @@ describe("a pop training run folder", () => {
       maxGradNorm: 5,
     });
     expect(config.retriever.modelConfig).toEqual({ numItems: 80 });
-    expect(readJson(p.modelJson)).toMatchObject({ model: "pop", config: { numItems: 80 } });
-    const metrics = readJson(p.metrics);
+    expect(readJson(p.retriever.modelJson)).toMatchObject({ model: "pop", config: { numItems: 80 } });
+    const metrics = readJson(p.retriever.metrics);
     for (const split of ["val", "test"]) {
       for (const k of [1, 5, 10, 20, 50]) {
         for (const m of ["Recall", "MRR", "NDCG"])
@@ -125,7 +125,7 @@ describe("a pop training run folder", () => {
     expect(metrics.policy.ties).toMatch(/^pessimistic/);
     // 45 steps: validations at 0, 10, 20, 30, 40 and a final one at 45.
     expect(metrics.selection).toMatchObject({ iterations: 45, validations: 6, stoppedBy: "max-iterations" });
-    const log = readLog(p.trainLog);
+    const log = readLog(p.retriever.trainLog);
     expect(log.filter((e) => e.type === "train").map((e) => e.iteration)).toEqual([
       5, 10, 15, 20, 25, 30, 35, 40, 45,
     ]);
@@ -133,16 +133,16 @@ describe("a pop training run folder", () => {
   });
 
   it("learns popularity: better than chance and loss goes down", () => {
-    const metrics = readJson(runPaths(runDir).metrics);
+    const metrics = readJson(runPaths(runDir).retriever.metrics);
     expect(metrics.test.metrics["Recall@10"]).toBeGreaterThan(2 * (10 / 80));
-    const losses = readLog(runPaths(runDir).trainLog)
+    const losses = readLog(runPaths(runDir).retriever.trainLog)
       .filter((e) => e.type === "train")
       .map((e) => e.loss);
     expect(losses.at(-1)).toBeLessThan(losses[0]);
   });
 
   it("candidates: top-k by score without history, labelRank consistent, coverage = Recall@20", async () => {
-    const records = await readCandidates(runPaths(runDir).candidates);
+    const records = await readCandidates(runPaths(runDir).retriever.candidates);
     expect(records.filter((r) => r.split === "val")).toHaveLength(60);
     expect(records.filter((r) => r.split === "test")).toHaveLength(60);
     for (const r of records) {
@@ -154,13 +154,13 @@ describe("a pop training run folder", () => {
       expect(r.label).toBe(r.split === "val" ? dataset.val[r.user] : dataset.test[r.user]);
       expect(r.candidates.includes(r.label)).toBe(r.labelRank <= 20);
     }
-    const metrics = readJson(runPaths(runDir).metrics);
+    const metrics = readJson(runPaths(runDir).retriever.metrics);
     expect(metrics.candidates.test.share).toBe(metrics.test.metrics["Recall@20"]);
   });
 
   it("evaluateRun reloads the model and reproduces metrics.json exactly", async () => {
     const result = await evaluateRun(runDir, dataset);
-    const metrics = readJson(runPaths(runDir).metrics);
+    const metrics = readJson(runPaths(runDir).retriever.metrics);
     expect(result.test).toEqual(metrics.test);
     expect(result.val).toEqual(metrics.val);
     expect(result.matchesRecorded).toBe(true);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { AdamW, llamaRecNoDecay } from "../../src/tensor/optim/adamw.js";
+import { llamaRecNoDecay } from "../../src/retrievers/weight-decay.js";
+import { AdamW } from "../../src/tensor/optim/adamw.js";
 import { clipGradNorm } from "../../src/tensor/optim/clip.js";
 import { Parameter } from "../../src/tensor/tensor.js";
 

@@ -2,7 +2,7 @@
  * `llamarec eval <run>`: reload a run's trained retriever, recompute validation and test metrics on the
  * dataset the run recorded, and check them against the run's metrics.json (they must be identical).
  */
-import { resolveRunDir } from "../../pipeline/run-folder.js";
+import { resolveRunDir } from "../../run/index.js";
 import { evaluateRun } from "../../retrievers/run-evaluation.js";
 import { InputError } from "../../util/errors.js";
 import type { CommandSpec } from "../registry.js";

@@ -1,5 +1,5 @@
 /** `llamarec model info <gguf file | hf folder>`: architecture, sizes, tensor types, tokenizer, letter ids. */
-import { describeModel, formatModelInfo } from "../../llm/info.js";
+import { describeRankerModel, formatRankerModelInfo } from "../../ranker/model-info.js";
 import type { CommandSpec } from "../registry.js";
 
 export const modelInfoCommand: CommandSpec = {
@@ -9,7 +9,7 @@ export const modelInfoCommand: CommandSpec = {
     cmd.argument("<model>", "a .gguf file or a Hugging Face model folder").option("--json", "print JSON");
   },
   async run(ctx) {
-    const info = describeModel(ctx.args[0]!);
-    ctx.out.write(ctx.opts.json ? `${JSON.stringify(info, null, 2)}\n` : `${formatModelInfo(info)}\n`);
+    const info = describeRankerModel(ctx.args[0]!);
+    ctx.out.write(ctx.opts.json ? `${JSON.stringify(info, null, 2)}\n` : `${formatRankerModelInfo(info)}\n`);
   },
 };

@@ -3,7 +3,7 @@
  * llama.cpp, or an OpenAI-compatible server) and write ranker/ranked.jsonl + ranker/metrics.json.
  * Model and adapter default to what `llamarec train ranker` wrote into the run.
  */
-import { loadRunDataset, resolveRunDir } from "../../pipeline/run-folder.js";
+import { loadRunDataset, resolveRunDir } from "../../run/index.js";
 import { summarizeRankMetrics } from "../../ranker/rank.js";
 import { type BackendKind, rankRun } from "../../ranker/training/ranker-run.js";
 import { InputError } from "../../util/errors.js";

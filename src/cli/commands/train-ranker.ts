@@ -3,7 +3,7 @@
  * then rank validation and test with it. Writes runs/<name>/ranker/ (see ranker-run.ts).
  */
 import { LLAMAREC_LORA } from "../../llm/lora/config.js";
-import { loadRunDataset, resolveRunDir } from "../../pipeline/run-folder.js";
+import { loadRunDataset, resolveRunDir } from "../../run/index.js";
 import { summarizeRankMetrics } from "../../ranker/rank.js";
 import { rankerSection } from "../../ranker/training/config-section.js";
 import { type RankerPromptSettings, trainRankerRun } from "../../ranker/training/ranker-run.js";

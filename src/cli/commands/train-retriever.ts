@@ -7,17 +7,17 @@ import { existsSync } from "node:fs";
 import { dataSection, evalSection } from "../../config/core.js";
 import type { Dataset } from "../../data/dataset.js";
 import { loadDataset } from "../../data/index.js";
+import { retrieverSection } from "../../retrievers/config-section.js";
+import { retrieverNames } from "../../retrievers/registry.js";
+import type { TrainerConfig } from "../../retrievers/train-config.js";
+import { trainRetriever } from "../../retrievers/trainer.js";
 import {
   defaultRunName,
   loadRunDataset,
   type RecordedDataset,
   resolveRunDir,
   runPaths,
-} from "../../pipeline/run-folder.js";
-import { retrieverSection } from "../../retrievers/config-section.js";
-import { retrieverNames } from "../../retrievers/registry.js";
-import type { TrainerConfig } from "../../retrievers/train-config.js";
-import { trainRetriever } from "../../retrievers/trainer.js";
+} from "../../run/index.js";
 import { InputError } from "../../util/errors.js";
 import { log } from "../../util/log.js";
 import { addDataOptions, DATA_CONFIG_FLAGS, datasetSpecFrom, loadOptionsFrom } from "../data-options.js";
@@ -159,8 +159,8 @@ export const trainRetrieverCommand: CommandSpec = {
     lines.push(
       "",
       `test labels in the top ${m.coverage.count}: ${m.coverage.test.covered}/${m.coverage.test.users} (${(100 * m.coverage.test.share).toFixed(1)}%)`,
-      `wrote ${runPaths(runDir).metrics}`,
-      `wrote ${runPaths(runDir).candidates}`,
+      `wrote ${runPaths(runDir).retriever.metrics}`,
+      `wrote ${runPaths(runDir).retriever.candidates}`,
     );
     ctx.out.write(`${lines.join("\n")}\n`);
   },

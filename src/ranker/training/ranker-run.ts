@@ -12,11 +12,10 @@
  *   runs/<name>/ranker/export/          {prompt, completion} JSONL for GPU trainers (optional)
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Dataset } from "../../data/dataset.js";
 import { attachLoraFromPath } from "../../llm/lora/load.js";
-import { checkDatasetMatches, readRunConfig, runPaths } from "../../pipeline/run-folder.js";
 import { type CandidateRecord, readCandidates } from "../../retrievers/candidates.js";
+import { checkDatasetMatches, rankerPaths, readRunConfig, runPaths } from "../../run/index.js";
 import { writeJsonAtomic } from "../../util/atomic.js";
 import { InputError } from "../../util/errors.js";
 import type { RankerBackend } from "../backend.js";
@@ -33,7 +32,6 @@ import {
   type RankerTrainConfig,
   RankerTrainer,
   type RankerTrainSummary,
-  rankerPaths,
 } from "./trainer.js";
 
 export interface RankerPromptSettings {
@@ -64,7 +62,7 @@ export interface RankerRunConfig {
 }
 
 export function readRankerRunConfig(runDir: string): RankerRunConfig | null {
-  const path = rankerPaths(join(runDir, "ranker")).config;
+  const path = runPaths(runDir).ranker.config;
   if (!existsSync(path)) return null;
   try {
     return JSON.parse(readFileSync(path, "utf8")) as RankerRunConfig;
@@ -77,7 +75,7 @@ export function readRankerRunConfig(runDir: string): RankerRunConfig | null {
 export async function runCandidates(runDir: string, dataset: Dataset): Promise<CandidateRecord[]> {
   const run = await readRunConfig(runDir);
   checkDatasetMatches(run.dataset, dataset, runDir);
-  const path = runPaths(runDir).candidates;
+  const path = runPaths(runDir).retriever.candidates;
   if (!existsSync(path))
     throw new InputError(`${runDir} has no retriever candidates (${path}); train the retriever first`);
   return readCandidates(path);
@@ -121,7 +119,7 @@ export interface TrainRankerRunResult {
 
 export async function trainRankerRun(o: TrainRankerRunOptions): Promise<TrainRankerRunResult> {
   const log = o.log ?? (() => {});
-  const rankerDir = join(o.runDir, "ranker");
+  const rankerDir = runPaths(o.runDir).ranker.dir;
   const records = await runCandidates(o.runDir, o.dataset);
   const prompt = { ...DEFAULT_PROMPT_SETTINGS, ...o.prompt };
   const training: RankerTrainConfig = {
@@ -235,7 +233,7 @@ export function resolveRankerWeights(
   adapter?: string,
 ): { model: string; adapter: string | null; tokenizer: string | null; prompt: RankerPromptSettings } {
   const cfg = readRankerRunConfig(runDir);
-  const paths = rankerPaths(join(runDir, "ranker"));
+  const paths = runPaths(runDir).ranker;
   const prompt = cfg?.prompt ?? { ...DEFAULT_PROMPT_SETTINGS };
   let resolvedModel = model;
   if (!resolvedModel) {
@@ -299,7 +297,7 @@ export async function rankRun(o: RankRunOptions): Promise<RankResult> {
       ...(o.splits ? { splits: o.splits } : {}),
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     });
-    await writeRankOutputs(join(o.runDir, "ranker"), result, {
+    await writeRankOutputs(runPaths(o.runDir).ranker.dir, result, {
       backend: backend.name,
       model: w.model,
       adapter: w.adapter,

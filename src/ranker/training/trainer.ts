@@ -32,7 +32,7 @@ import { exportLoraGguf } from "../../llm/lora/gguf.js";
 import { exportPeft } from "../../llm/lora/peft.js";
 import { writeLlamaGguf } from "../../llm/model/gguf-export.js";
 import type { LlamaForCausalLM } from "../../llm/model/llama.js";
-import type { WeightLike } from "../../retrievers/types.js";
+import { type RankerPaths, rankerPaths } from "../../run/paths.js";
 import { linearCrossEntropy } from "../../tensor/ops/cross_entropy.js";
 import { slice } from "../../tensor/ops/shape.js";
 import { AdamW } from "../../tensor/optim/adamw.js";
@@ -41,6 +41,7 @@ import { Rng } from "../../tensor/rng.js";
 import { loadSafetensorsFile, type NamedArray, saveSafetensors } from "../../tensor/safetensors.js";
 import { backward, clearTape } from "../../tensor/tape.js";
 import type { Parameter } from "../../tensor/tensor.js";
+import type { WeightLike } from "../../tensor/weight.js";
 import { writeFileAtomic, writeJsonAtomic } from "../../util/atomic.js";
 import { InputError } from "../../util/errors.js";
 import { EngineBackend } from "../backends/engine.js";
@@ -222,25 +223,10 @@ interface CheckpointState {
   loraRandomState?: number[];
 }
 
-export function rankerPaths(rankerDir: string) {
-  return {
-    dir: rankerDir,
-    trainLog: join(rankerDir, "train-log.jsonl"),
-    checkpointDir: join(rankerDir, "checkpoint"),
-    latest: join(rankerDir, "checkpoint", "latest.json"),
-    best: join(rankerDir, "best", "trainable.safetensors"),
-    adapterDir: join(rankerDir, "adapter"),
-    adapterGguf: join(rankerDir, "adapter.gguf"),
-    modelGguf: join(rankerDir, "model.gguf"),
-    summary: join(rankerDir, "train-summary.json"),
-    config: join(rankerDir, "config.json"),
-  };
-}
-
 export class RankerTrainer {
   private readonly weights: WeightLike[];
   private readonly optimizer: AdamW;
-  private readonly paths: ReturnType<typeof rankerPaths>;
+  private readonly paths: RankerPaths;
   private readonly log: (line: string) => void;
   private readonly valSet: readonly RankingInstance[];
 
@@ -517,7 +503,7 @@ export class RankerTrainer {
           bestStep = step;
           bestValidation = v.metrics;
           badEvaluations = 0;
-          await mkdir(join(this.o.rankerDir, "best"), { recursive: true });
+          await mkdir(this.paths.bestDir, { recursive: true });
           this.saveTrainable(this.paths.best);
         } else badEvaluations++;
         await this.appendLog({

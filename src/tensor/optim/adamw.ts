@@ -1,4 +1,4 @@
-import type { WeightLike } from "../../retrievers/types.js";
+import type { WeightLike } from "../weight.js";
 import type { NamedArray } from "../safetensors.js";
 
 export interface AdamWOptions {
@@ -8,11 +8,6 @@ export interface AdamWOptions {
   eps?: number;
   /** Parameters for which this returns true get weight decay 0 (a second parameter group, as torch). */
   noDecay?: (name: string) => boolean;
-}
-
-/** The official LlamaRec trainer's rule: no decay for names containing "bias" or "layer_norm". */
-export function llamaRecNoDecay(name: string): boolean {
-  return name.includes("bias") || name.includes("layer_norm");
 }
 
 /** Optimizer state as named arrays + string metadata: exactly what saveSafetensors stores. */

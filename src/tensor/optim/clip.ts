@@ -1,4 +1,4 @@
-import type { WeightLike } from "../../retrievers/types.js";
+import type { WeightLike } from "../weight.js";
 
 /**
  * torch.nn.utils.clip_grad_norm_ with the L2 norm: the norm is over all gradients together; when it exceeds

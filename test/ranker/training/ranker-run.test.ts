@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { syntheticDataset } from "../../../src/data/index.js";
 import { writeTinyLlama } from "../../../src/llm/tiny.js";
-import { datasetRef, runPaths, writeRunConfig } from "../../../src/pipeline/run-folder.js";
 import { rankRun, trainRankerRun } from "../../../src/ranker/training/ranker-run.js";
 import { writeCandidates } from "../../../src/retrievers/candidates.js";
+import { datasetRef, runPaths, writeRunConfig } from "../../../src/run/index.js";
 import { fakeCandidates } from "./fixtures.js";
 
 const { dataset } = syntheticDataset(
@@ -28,7 +28,7 @@ beforeAll(async () => {
     createdAt: new Date().toISOString(),
     dataset: datasetRef(dataset),
   });
-  await writeCandidates(runPaths(runDir).candidates, [
+  await writeCandidates(runPaths(runDir).retriever.candidates, [
     ...fakeCandidates(dataset, "val", { coverage: 0.8, count: 5, seed: 1 }),
     ...fakeCandidates(dataset, "test", { coverage: 0.7, count: 5, seed: 2 }),
   ]);
