@@ -85,6 +85,32 @@ describe("RemoteBackend against a local stub server", () => {
     await expect(backend.scorePrompts(prompts)).rejects.toThrow(/closed/);
   });
 
+  it("letterBias: the same bias on every letter id and post-bias probabilities of a chain that cuts nothing", async () => {
+    handler = vllm;
+    seen.length = 0;
+    const letterIds = Array.from({ length: 20 }, (_, i) => 319 + i);
+    const backend = new RemoteBackend({ url: base, letterBias: 100, topLogprobs: 5 });
+    await backend.scorePrompts([{ ids: [1, 2, 3], letterIds }]);
+    expect(seen[0]).toMatchObject({
+      max_tokens: 1,
+      logprobs: 20, // at least one per letter, whatever topLogprobs says
+      n_probs: 20,
+      post_sampling_probs: true,
+      samplers: ["temperature"],
+      temperature: 1,
+      top_k: 0,
+      top_p: 1,
+      min_p: 0,
+    });
+    expect(seen[0]!.logit_bias).toEqual(Object.fromEntries(letterIds.map((id) => [String(id), 100])));
+    // Without letterBias, nothing of it is sent.
+    seen.length = 0;
+    await new RemoteBackend({ url: base }).scorePrompts([{ ids: [1, 2, 3], letterIds }]);
+    expect(seen[0]).toMatchObject({ temperature: 0, logprobs: 20 });
+    expect(seen[0]!.logit_bias).toBeUndefined();
+    expect(seen[0]!.post_sampling_probs).toBeUndefined();
+  });
+
   it("retries 503 and 429 with backoff, then succeeds", async () => {
     let calls = 0;
     handler = (body, req, res) => {
