@@ -7,6 +7,7 @@ import { evalRunCommand } from "./eval-run.js";
 import { metricsCommand } from "./metrics.js";
 import { modelInfoCommand } from "./model-info.js";
 import { rankCommand } from "./rank.js";
+import { serveCommand } from "./serve.js";
 import { plannedCommand } from "./stubs.js";
 import { trainRankerCommand } from "./train-ranker.js";
 import { trainRetrieverCommand } from "./train-retriever.js";
@@ -28,6 +29,6 @@ export const COMMANDS: readonly CommandSpec[] = [
   trainRankerCommand,
   rankCommand,
   modelInfoCommand,
-  plannedCommand(["serve"], "HTTP recommendation server"),
+  serveCommand,
   plannedCommand(["run"], "the whole pipeline: data, retriever, candidates, ranker, report"),
 ];
