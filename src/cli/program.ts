@@ -56,7 +56,10 @@ export function buildProgram(
       const file = configPath ? { path: configPath, config: await readConfigFile(configPath) } : undefined;
       const config = resolveConfig({ file, flags: flagValues(cmd, spec) });
       await spec.run({
-        args: cmd.args.slice(0, cmd.registeredArguments.length),
+        // A variadic last argument (`<runs...>`) takes every remaining word.
+        args: cmd.registeredArguments.at(-1)?.variadic
+          ? cmd.args
+          : cmd.args.slice(0, cmd.registeredArguments.length),
         opts,
         config,
         out: io.stdout,

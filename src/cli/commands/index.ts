@@ -7,6 +7,7 @@ import { evalRunCommand } from "./eval-run.js";
 import { metricsCommand } from "./metrics.js";
 import { modelInfoCommand } from "./model-info.js";
 import { rankCommand } from "./rank.js";
+import { reportCommand } from "./report.js";
 import { serveCommand } from "./serve.js";
 import { plannedCommand } from "./stubs.js";
 import { trainRankerCommand } from "./train-ranker.js";
@@ -28,6 +29,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   evalRunCommand,
   trainRankerCommand,
   rankCommand,
+  reportCommand,
   modelInfoCommand,
   serveCommand,
   plannedCommand(["run"], "the whole pipeline: data, retriever, candidates, ranker, report"),
