@@ -60,6 +60,26 @@ export interface FullRankingOptions {
   progressLabel?: string | null;
 }
 
+/**
+ * One user's record from one score row (length numItems + 1, index 0 = padding): the single place where
+ * exclusion, ties and tie counts are applied, for every full-ranking evaluation (rankUsers here and the
+ * retrievers' validation and test in src/retrievers/evaluate.ts). Expected-tie mode keeps the tie count so
+ * metrics can average over the tied positions exactly.
+ */
+export function userRank(
+  row: Float32Array | Float64Array,
+  user: number,
+  label: number,
+  excluded: Iterable<number>,
+  tie: TieMode,
+): UserRank {
+  const standing = labelStanding(row, label, excluded);
+  const rank = rankFromStanding(standing, tie);
+  return tie === "expected" && standing.ties > 0
+    ? { user, label, rank, ties: standing.ties }
+    : { user, label, rank };
+}
+
 export async function rankUsers(
   dataset: Dataset,
   split: Split,
@@ -87,18 +107,7 @@ export async function rankUsers(
     batch.forEach((user, b) => {
       const row = scores.subarray(b * width, (b + 1) * width);
       const label = labelOf(dataset, user, split);
-      const standing = labelStanding(
-        row,
-        label,
-        excludedItems(dataset, user, split, mode, options.windowLen),
-      );
-      const rank = rankFromStanding(standing, tie);
-      // Expected mode keeps the tie count so metrics can average over the tied positions exactly.
-      out.push(
-        tie === "expected" && standing.ties > 0
-          ? { user, label, rank, ties: standing.ties }
-          : { user, label, rank },
-      );
+      out.push(userRank(row, user, label, excludedItems(dataset, user, split, mode, options.windowLen), tie));
     });
     bar?.tick(batch.length);
   }

@@ -9,6 +9,7 @@ export {
   labelOf,
   rankUsers,
   type Split,
+  userRank,
 } from "./full-ranking.js";
 export {
   checkKs,

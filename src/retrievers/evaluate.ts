@@ -1,11 +1,17 @@
 /**
- * Full-ranking evaluation of a retriever on one split: every item is scored for every evaluated user,
- * the label's rank is taken among all items (src/eval rankOfLabel), and optionally the top-k candidates
- * are kept for the ranker stage.
+ * Full-ranking evaluation of a retriever on one split: every item is scored for every evaluated user, and the
+ * label's rank, exclusion and ties come from src/eval (userRank: the one place for them, shared with
+ * rankUsers), so training-time validation, the final test and `llamarec eval` count the same way. Optionally
+ * the top-k candidates are kept for the ranker stage (a k-slot insertion buffer, never a full sort).
+ *
+ * Users are scored in chunks of about EVAL_ROWS input positions (at least `batchSize` users), so that the
+ * model's GEMMs, the scoring GEMM [users × d]·[d × items] among them, are large. A chunk's scores do not
+ * depend on the chunk size (every row is computed on its own), so metrics are the same for any chunking.
  */
 import type { Dataset } from "../data/dataset.js";
+import { type ExcludeMode, excludedItems, userRank } from "../eval/full-ranking.js";
 import { type Metrics, metricsFromRanks } from "../eval/metrics.js";
-import { rankOfLabel, type TieMode } from "../eval/rank.js";
+import type { TieMode } from "../eval/rank.js";
 import {
   type EvalSplit,
   encodeEvaluationRow,
@@ -16,16 +22,20 @@ import {
 import type { SequentialRetriever } from "./types.js";
 
 /**
- * Which already-seen items are removed from the ranking:
+ * Which already-seen items are removed from the ranking (src/eval ExcludeMode):
  * "input" — the items in the model input (the last maxLen of the history), as the official
  *           calculate_metrics / generate_candidates do; "full" — the whole history; "none" — nothing
  *           (the official trainer's validation during training). The label itself is never removed.
  */
-export type HistoryExclusion = "input" | "full" | "none";
+export type HistoryExclusion = ExcludeMode;
 export const HISTORY_EXCLUSIONS: readonly HistoryExclusion[] = ["input", "full", "none"];
+
+/** Input positions scored per model call (users × maxLen), unless `batchSize` users are more. */
+export const EVAL_ROWS = 16_384;
 
 export interface EvaluationOptions {
   maxLen: number;
+  /** Smallest number of users per model call (the official eval batch size). */
   batchSize: number;
   exclude: HistoryExclusion;
   tie: TieMode;
@@ -37,6 +47,8 @@ export interface UserResult {
   user: number;
   label: number;
   rank: number;
+  /** Expected-tie mode: other items scoring exactly the label's score (see src/eval/rank.ts). */
+  ties?: number;
   candidates?: number[];
   scores?: number[];
 }
@@ -56,16 +68,16 @@ export function evaluateSplit(
     throw new Error(`model has ${model.numItems} items but dataset ${dataset.name} has ${dataset.numItems}`);
   }
   const users = evaluationUsers(dataset, split);
-  const { maxLen, batchSize } = opts;
+  const { maxLen } = opts;
+  const chunk = Math.max(opts.batchSize, Math.floor(EVAL_ROWS / maxLen), 1);
   const width = dataset.numItems + 1;
-  const tokens = new Int32Array(batchSize * maxLen);
+  const tokens = new Int32Array(Math.min(chunk, Math.max(users.length, 1)) * maxLen);
   const results: UserResult[] = [];
   model.setTraining(false);
-  for (let from = 0; from < users.length; from += batchSize) {
-    const batchUsers = users.slice(from, from + batchSize);
-    const histories = batchUsers.map((u) => evaluationHistory(dataset, split, u));
-    histories.forEach((h, r) => {
-      encodeEvaluationRow(h, maxLen, tokens, r);
+  for (let from = 0; from < users.length; from += chunk) {
+    const batchUsers = users.slice(from, from + chunk);
+    batchUsers.forEach((u, r) => {
+      encodeEvaluationRow(evaluationHistory(dataset, split, u), maxLen, tokens, r);
     });
     const scores = model.scoreNext(tokens.subarray(0, batchUsers.length * maxLen), batchUsers.length, maxLen);
     if (scores.length !== batchUsers.length * width) {
@@ -76,15 +88,12 @@ export function evaluateSplit(
     batchUsers.forEach((user, r) => {
       const row = scores.subarray(r * width, (r + 1) * width);
       const label = evaluationLabel(dataset, split, user);
-      const history = histories[r]!;
-      const excluded =
-        opts.exclude === "none"
-          ? new Set<number>()
-          : new Set(opts.exclude === "full" ? history : history.slice(Math.max(0, history.length - maxLen)));
-      excluded.delete(label);
-      const result: UserResult = { user, label, rank: rankOfLabel(row, label, excluded, opts.tie) };
+      const excluded = excludedItems(dataset, user, split, opts.exclude, maxLen);
+      const result: UserResult = userRank(row, user, label, excluded, opts.tie);
       if (opts.candidateCount > 0) {
-        const top = topItems(row, opts.candidateCount, excluded);
+        const skip = new Set(excluded);
+        skip.delete(label);
+        const top = topItems(row, opts.candidateCount, skip);
         result.candidates = top.items;
         result.scores = top.scores;
       }
@@ -95,10 +104,8 @@ export function evaluateSplit(
 }
 
 export function splitMetrics(evaluation: SplitEvaluation, ks: readonly number[]): Metrics {
-  return metricsFromRanks(
-    evaluation.results.map((r) => r.rank),
-    ks,
-  );
+  // The whole records: expected-tie mode averages each user's metric over its tied positions.
+  return metricsFromRanks(evaluation.results, ks);
 }
 
 /**

@@ -21,12 +21,13 @@ import { Module, ModuleList } from "../tensor/nn/module.js";
 import { gelu } from "../tensor/ops/activation.js";
 import { linearCrossEntropy } from "../tensor/ops/cross_entropy.js";
 import { add, cos, exp, mul, neg, sin } from "../tensor/ops/elementwise.js";
+import { embedding } from "../tensor/ops/embedding.js";
 import { linearRecurrenceScan, type ScanLayout } from "../tensor/ops/linear_recurrence.js";
 import { linear, matmul } from "../tensor/ops/matmul.js";
 import { concat, reshape, slice, transpose } from "../tensor/ops/shape.js";
 import { Rng } from "../tensor/rng.js";
 import { backward, clearTape, noGrad } from "../tensor/tape.js";
-import { Parameter, Tensor } from "../tensor/tensor.js";
+import { Parameter, type Tensor } from "../tensor/tensor.js";
 import { InputError } from "../util/errors.js";
 import type { SequenceBatch, SequentialRetriever } from "./types.js";
 
@@ -148,10 +149,18 @@ class LruLayer extends Module {
     return { lambda, gamma: reshape(concat([gamma, gamma], 1), [2 * C]) };
   }
 
-  forward(x: Tensor, layout: ScanLayout): Tensor {
+  /**
+   * With `outRows`, only those rows of the output are computed (the recurrence still runs over every row):
+   * what inference needs from the last block.
+   */
+  forward(x: Tensor, layout: ScanLayout, outRows: Int32Array | null = null): Tensor {
     const { lambda, gamma } = this.lambdaAndGamma();
     const bu = this.inProj.forwardFromReal(x, gamma);
-    const h = linearRecurrenceScan(bu, lambda, layout);
+    let h = linearRecurrenceScan(bu, lambda, layout);
+    if (outRows) {
+      h = embedding(h, outRows);
+      x = embedding(x, outRows);
+    }
     const y = this.dropout.forward(this.outProj.forwardRealPart(h));
     return this.layerNorm.forward(add(y, x));
   }
@@ -190,8 +199,8 @@ class LruBlock extends Module {
     );
   }
 
-  forward(x: Tensor, layout: ScanLayout): Tensor {
-    return this.feedForward.forward(this.lruLayer.forward(x, layout));
+  forward(x: Tensor, layout: ScanLayout, outRows: Int32Array | null = null): Tensor {
+    return this.feedForward.forward(this.lruLayer.forward(x, layout, outRows));
   }
 }
 
@@ -322,11 +331,18 @@ export class LruRec extends Module implements SequentialRetriever {
     this.train(training);
   }
 
-  /** Final hidden states [rows, d] of the planned rows. */
-  hidden(plan: RowPlan): Tensor {
+  /**
+   * Final hidden states [rows, d] of the planned rows; with `lastOnly`, [batch, d] of each sequence's last
+   * position, where the last block computes only those rows after its recurrence (each row's value is the
+   * same either way: every op but the recurrence works row by row).
+   */
+  hidden(plan: RowPlan, lastOnly = false): Tensor {
     let x = this.embedding.forward(plan.ids);
-    for (const block of this.model.blocks.items) x = block.forward(x, plan.layout);
-    return x;
+    const blocks = this.model.blocks.items;
+    blocks.forEach((block, i) => {
+      x = block.forward(x, plan.layout, lastOnly && i === blocks.length - 1 ? plan.lastRow : null);
+    });
+    return lastOnly && blocks.length === 0 ? embedding(x, plan.lastRow) : x;
   }
 
   lossAndBackward(batch: SequenceBatch): number {
@@ -368,16 +384,13 @@ export class LruRec extends Module implements SequentialRetriever {
   scoreNext(tokens: Int32Array, batchSize: number, seqLen: number): Float32Array {
     return this.inference(() => {
       const plan = planRows(tokens, null, batchSize, seqLen);
-      const h = this.hidden(plan);
-      const d = this.config.hiddenDim;
-      const last = new Float32Array(batchSize * d);
-      for (let b = 0; b < batchSize; b++) {
-        const r = plan.lastRow[b]!;
-        last.set(h.data.subarray(r * d, (r + 1) * d), b * d);
-      }
-      // One GEMM over the last positions only: [B, d]·Eᵀ + bias.
-      const scores = matmul(new Tensor(last, [batchSize, d]), this.embedding.token.weight, { transB: true });
-      return add(scores, this.model.bias).data;
+      // Intermediate activations are recycled across calls (warm memory); only the scores leave the arena.
+      return withArena(this.arena, () => {
+        const last = this.hidden(plan, true);
+        // One GEMM over the last positions only: [B, d]·Eᵀ + bias.
+        const scores = matmul(last, this.embedding.token.weight, { transB: true });
+        return add(scores, this.model.bias).data.slice();
+      });
     });
   }
 }
