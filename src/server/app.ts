@@ -67,20 +67,30 @@ const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
 /** One line naming the field from an Ajv error. */
 function validationMessage(error: FastifyError): { message: string; field: string } {
-  const v = error.validation![0]!;
+  // With anyOf (ids: string or integer) Ajv lists the failed branches first; the anyOf error names the field.
+  const v = error.validation!.find((e) => e.keyword === "anyOf") ?? error.validation![0]!;
   const context = error.validationContext ?? "body";
   const path = `${context}${v.instancePath}`;
   const params = v.params as Record<string, unknown>;
   if (v.keyword === "additionalProperties")
-    return { message: `${path}/${params.additionalProperty}: unknown field`, field: `${path}/${params.additionalProperty}` };
+    return {
+      message: `${path}/${params.additionalProperty}: unknown field`,
+      field: `${path}/${params.additionalProperty}`,
+    };
   if (v.keyword === "required")
-    return { message: `${path}/${params.missingProperty} is required`, field: `${path}/${params.missingProperty}` };
-  if (v.keyword === "anyOf" || v.keyword === "type" && v.instancePath.endsWith("_id"))
+    return {
+      message: `${path}/${params.missingProperty} is required`,
+      field: `${path}/${params.missingProperty}`,
+    };
+  if (v.keyword === "anyOf")
     return { message: `${path} must be a non-empty string or a non-negative integer`, field: path };
   return { message: `${path} ${v.message ?? "is invalid"}`, field: path };
 }
 
-export async function createServer(services: ServingServices, options: ServerOptions = {}): Promise<LlamarecServer> {
+export async function createServer(
+  services: ServingServices,
+  options: ServerOptions = {},
+): Promise<LlamarecServer> {
   const { catalogue, stateModel, store, ranking } = services;
   const limits: ApiLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const schemas = apiSchemas(limits);
@@ -101,7 +111,9 @@ export async function createServer(services: ServingServices, options: ServerOpt
     bodyLimit: limits.bodyLimit,
     return503OnClosing: true,
     forceCloseConnections: "idle",
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false },
+    },
   });
 
   app.setErrorHandler((error: FastifyError | HttpError, _request, reply) => {
@@ -116,7 +128,8 @@ export async function createServer(services: ServingServices, options: ServerOpt
     }
     const status = error.statusCode ?? 500;
     if (status < 500) {
-      const code = status === 413 ? "payload_too_large" : status === 415 ? "unsupported_media_type" : "bad_request";
+      const code =
+        status === 413 ? "payload_too_large" : status === 415 ? "unsupported_media_type" : "bad_request";
       return reply.code(status).send({ error: code, message: error.message });
     }
     options.onError?.(`${error.name}: ${error.message}`);
@@ -137,7 +150,12 @@ export async function createServer(services: ServingServices, options: ServerOpt
     async (request, reply) => {
       const body = request.body;
       if (body.user_id !== undefined && body.history !== undefined)
-        throw new HttpError(400, "bad_request", "body/history: give user_id or history, not both", "body/history");
+        throw new HttpError(
+          400,
+          "bad_request",
+          "body/history: give user_id or history, not both",
+          "body/history",
+        );
       const started = performance.now();
       const k = body.k ?? 10;
       const excludeSeen = body.exclude_seen ?? true;
@@ -202,7 +220,11 @@ export async function createServer(services: ServingServices, options: ServerOpt
           if (err instanceof QueueFullError) {
             metrics.rankingRejected.inc();
             reply.header("Retry-After", String(err.retryAfterSeconds));
-            throw new HttpError(429, "too_many_requests", `the ranking queue is full; retry in ${err.retryAfterSeconds} s`);
+            throw new HttpError(
+              429,
+              "too_many_requests",
+              `the ranking queue is full; retry in ${err.retryAfterSeconds} s`,
+            );
           }
           throw err;
         }
@@ -266,7 +288,11 @@ export async function createServer(services: ServingServices, options: ServerOpt
     async (request) => {
       const i = catalogue.item(request.params.id);
       if (i === 0) throw new HttpError(404, "not_found", `item ${request.params.id} is not in the catalogue`);
-      return { item_id: catalogue.itemIds[i]!, title: catalogue.titles[i] ?? "", popularity: catalogue.popularity[i]! };
+      return {
+        item_id: catalogue.itemIds[i]!,
+        title: catalogue.titles[i] ?? "",
+        popularity: catalogue.popularity[i]!,
+      };
     },
   );
 

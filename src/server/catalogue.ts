@@ -39,18 +39,12 @@ export class Catalogue {
   }
 
   static fromDataset(dataset: Dataset): Catalogue {
-    return new Catalogue(
-      dataset.numItems,
-      dataset.itemIds,
-      dataset.titles,
-      dataset.userIds,
-      (u) => {
-        const seq = [...(dataset.train[u] ?? [])];
-        if (dataset.val[u]) seq.push(dataset.val[u]!);
-        if (dataset.test[u]) seq.push(dataset.test[u]!);
-        return seq;
-      },
-    );
+    return new Catalogue(dataset.numItems, dataset.itemIds, dataset.titles, dataset.userIds, (u) => {
+      const seq = [...(dataset.train[u] ?? [])];
+      if (dataset.val[u]) seq.push(dataset.val[u]!);
+      if (dataset.test[u]) seq.push(dataset.test[u]!);
+      return seq;
+    });
   }
 
   /** Dense id of a raw item id, or 0 when the model does not know it. */

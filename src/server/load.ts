@@ -5,8 +5,8 @@ import { openStore } from "../store/open.js";
 import type { EventStore } from "../store/types.js";
 import type { ServingServices } from "./app.js";
 import { Catalogue } from "./catalogue.js";
+import { openRankerTools, type RankerSetupOptions } from "./ranker-setup.js";
 import { type RankingOptions, RankingQueue } from "./ranking.js";
-import { type RankerSetupOptions, openRankerTools } from "./ranker-setup.js";
 import { stateModelFor } from "./user-state.js";
 
 export interface LoadServingOptions {
@@ -46,7 +46,9 @@ export async function loadServing(o: LoadServingOptions): Promise<LoadedServing>
     if (o.ranker) {
       const tools = await openRankerTools(o.runDir, o.ranker);
       ranking = new RankingQueue(tools, o.ranking);
-      log(`ranker: ${tools.backend.name}, model ${tools.model}${tools.adapter ? `, adapter ${tools.adapter}` : ""}`);
+      log(
+        `ranker: ${tools.backend.name}, model ${tools.model}${tools.adapter ? `, adapter ${tools.adapter}` : ""}`,
+      );
     }
   } catch (err) {
     await store?.close();

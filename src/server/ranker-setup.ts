@@ -4,7 +4,7 @@
  */
 import type { RankerBackend } from "../ranker/backend.js";
 import { PromptBuilder } from "../ranker/prompt.js";
-import { resolveRankerWeights } from "../ranker/training/ranker-run.js";
+import { resolveRankerWeights } from "../ranker/run-config.js";
 import { tokenizerFrom } from "../ranker/training/model-source.js";
 import { Verbalizer } from "../ranker/verbalizer.js";
 import { InputError } from "../util/errors.js";
@@ -28,7 +28,10 @@ export interface RankerSetupOptions {
   apiKey?: string;
 }
 
-export async function openRankerTools(runDir: string, o: RankerSetupOptions): Promise<RankerTools & { model: string; adapter: string | null }> {
+export async function openRankerTools(
+  runDir: string,
+  o: RankerSetupOptions,
+): Promise<RankerTools & { model: string; adapter: string | null }> {
   const w = resolveRankerWeights(runDir, o.kind, o.model, o.adapter);
   const { tokenizer } = tokenizerFrom(w.tokenizer ?? w.model);
   const prompts = new PromptBuilder(tokenizer, {
@@ -36,7 +39,10 @@ export async function openRankerTools(runDir: string, o: RankerSetupOptions): Pr
     maxTitleTokens: w.prompt.maxTitleTokens,
     maxPromptTokens: w.prompt.maxPromptTokens,
   });
-  const verbalizer = Verbalizer.forPrompt(prompts, { count: w.prompt.numCandidates, mode: w.prompt.letterMode });
+  const verbalizer = Verbalizer.forPrompt(prompts, {
+    count: w.prompt.numCandidates,
+    mode: w.prompt.letterMode,
+  });
   let backend: RankerBackend;
   if (o.kind === "engine") {
     const { EngineBackend } = await import("../ranker/backends/engine.js");

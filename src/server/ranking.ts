@@ -84,14 +84,22 @@ export class RankingQueue {
    * Ranks the candidates (item titles in retriever order) for the history titles (oldest first). Resolves
    * with the candidates' indices best first and their letter log-probs, or with a fallback.
    */
-  rank(history: readonly string[], candidates: readonly string[], deadlineMs = this.deadlineMs): Promise<RankOutcome> {
-    if (this.closed) return Promise.resolve({ ok: false, reason: "error", message: "the ranker is shutting down" });
+  rank(
+    history: readonly string[],
+    candidates: readonly string[],
+    deadlineMs = this.deadlineMs,
+  ): Promise<RankOutcome> {
+    if (this.closed)
+      return Promise.resolve({ ok: false, reason: "error", message: "the ranker is shutting down" });
     if (this.queue.length >= this.maxQueue) {
       const batchesAhead = Math.ceil(this.queue.length / this.batchSize) + 1;
       throw new QueueFullError(Math.max(1, Math.ceil(batchesAhead * this.batchSeconds)));
     }
     const built = this.tools.prompts.build({ history, candidates });
-    const prompt: PromptIds = { ids: built.ids, letterIds: this.tools.verbalizer.ids.slice(0, candidates.length) };
+    const prompt: PromptIds = {
+      ids: built.ids,
+      letterIds: this.tools.verbalizer.ids.slice(0, candidates.length),
+    };
     return new Promise<RankOutcome>((resolve) => {
       const job: Job = {
         prompt,
@@ -105,7 +113,11 @@ export class RankingQueue {
         timer: setTimeout(() => {
           const i = this.queue.indexOf(job);
           if (i >= 0) this.queue.splice(i, 1);
-          job.done({ ok: false, reason: "deadline", message: `ranking missed its ${deadlineMs} ms deadline` });
+          job.done({
+            ok: false,
+            reason: "deadline",
+            message: `ranking missed its ${deadlineMs} ms deadline`,
+          });
         }, deadlineMs),
       };
       this.queue.push(job);
@@ -138,7 +150,11 @@ export class RankingQueue {
       jobs.forEach((job, k) => {
         const letters = raw[k];
         if (!letters || letters.length !== job.prompt.letterIds.length || letters.some(Number.isNaN)) {
-          job.done({ ok: false, reason: "error", message: `ranker ${this.tools.backend.name} returned no usable scores` });
+          job.done({
+            ok: false,
+            reason: "error",
+            message: `ranker ${this.tools.backend.name} returned no usable scores`,
+          });
           return;
         }
         const logProbs = logSoftmax(letters);
@@ -146,7 +162,8 @@ export class RankingQueue {
         job.done({ ok: true, order, scores: order.map((i) => logProbs[i]!) });
       });
     } catch (err) {
-      for (const job of jobs) job.done({ ok: false, reason: "error", message: `ranker failed: ${(err as Error).message}` });
+      for (const job of jobs)
+        job.done({ ok: false, reason: "error", message: `ranker failed: ${(err as Error).message}` });
     } finally {
       const seconds = (performance.now() - started) / 1000;
       this.batchSeconds = 0.8 * this.batchSeconds + 0.2 * seconds;

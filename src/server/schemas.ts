@@ -70,7 +70,10 @@ export function apiSchemas(limits: ApiLimits) {
         items: id("An item id"),
       },
       k: { type: "integer", minimum: 1, maximum: limits.maxK, default: 10 },
-      rank: { type: "boolean", description: "Rank with the LLM (default: true when the server has a ranker)" },
+      rank: {
+        type: "boolean",
+        description: "Rank with the LLM (default: true when the server has a ranker)",
+      },
       exclude_seen: { type: "boolean", default: true, description: "Leave out items in the history" },
     },
   };
@@ -82,7 +85,8 @@ export function apiSchemas(limits: ApiLimits) {
       title: { type: "string" },
       score: {
         type: "number",
-        description: "Ranker letter log-probability when ranked, else the retriever's score (popularity count when there is no history)",
+        description:
+          "Ranker letter log-probability when ranked, else the retriever's score (popularity count when there is no history)",
       },
     },
   };
@@ -116,7 +120,11 @@ export function apiSchemas(limits: ApiLimits) {
     required: ["stored", "unknown_items"],
     properties: {
       stored: { type: "integer" },
-      unknown_items: { type: "array", items: { type: "string" }, description: "Stored, but unknown to the model" },
+      unknown_items: {
+        type: "array",
+        items: { type: "string" },
+        description: "Stored, but unknown to the model",
+      },
     },
   };
   const itemResponse = {
@@ -243,7 +251,9 @@ export function openApiDocument(limits: ApiLimits = DEFAULT_LIMITS, version = "0
           responses: { "200": { description: "Prometheus text format", content: { "text/plain": {} } } },
         },
       },
-      "/openapi.json": { get: { summary: "This document", responses: { "200": { description: "OpenAPI 3.1" } } } },
+      "/openapi.json": {
+        get: { summary: "This document", responses: { "200": { description: "OpenAPI 3.1" } } },
+      },
     },
   };
 }

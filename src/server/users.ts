@@ -111,7 +111,9 @@ export class UserStates {
     const recent = [...entry.recent];
     for (const e of events) {
       if (e.position !== applied + 1)
-        throw new Error(`user ${entry.userId}: event position ${e.position} after ${applied} (gap in the store)`);
+        throw new Error(
+          `user ${entry.userId}: event position ${e.position} after ${applied} (gap in the store)`,
+        );
       applied = e.position;
       const i = this.catalogue.item(e.itemId);
       if (i === 0) continue;
