@@ -1,7 +1,9 @@
 // Efficiency of the verbalizer (the paper's Figure 3): `npm run bench -- efficiency [--lengths 5,10,20,30,40]
-//   [--models tiny,large] [--d 1024] [--layers 8] [--heads 16] [--ffn 2816] [--threads 2] [--runs 3]
-//   [--gen-runs 1] [--engine-samples 4] [--engine-gen-full] [--skip-engine] [--skip-cpp]
-//   [--svg docs/efficiency.svg] [--json file]`.
+//   [--large-lengths 5,20,40] [--models tiny,large] [--d 1024] [--layers 8] [--heads 16] [--ffn 2816]
+//   [--threads 1] [--runs 3] [--large-runs 1] [--gen-runs 1] [--engine-samples 3] [--engine-gen-full]
+//   [--skip-engine] [--skip-cpp] [--svg docs/efficiency.svg] [--json file]`.
+// Default run: the tiny model at 5 title lengths (verbalizer median of 3), the large one at 3 (one run each),
+// which keeps it to minutes on an idle 2-core machine.
 //
 // For one model and the same prompts, the time to rank 20 candidates
 //   (a) with the verbalizer: one forward pass over the prompt, the letters' next-token logits;
@@ -22,7 +24,7 @@
 // it step by step (hours at d 1024). On the tiny model it is measured and the estimate is printed beside it
 // as a check. Both methods run back to back on the same prompt so machine load hits them alike.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -52,15 +54,18 @@ const num = (name: string, fallback: number) => Number(arg(name, String(fallback
 const flag = (name: string) => process.argv.includes(name);
 
 const lengths = arg("--lengths", "5,10,20,30,40").split(",").map(Number);
+const largeLengths = arg("--large-lengths", "5,20,40").split(",").map(Number);
 const models = arg("--models", "tiny,large").split(",");
 const d = num("--d", 1024);
 const layers = num("--layers", 8);
 const heads = num("--heads", 16);
 const ffn = num("--ffn", 2816);
-const threads = num("--threads", Math.min(2, availableParallelism()));
+// One llama.cpp thread by default: its workers busy-wait, which collapses under load on a shared machine.
+const threads = num("--threads", 1);
 const runs = num("--runs", 3);
+const largeRuns = num("--large-runs", 1);
 const genRuns = num("--gen-runs", 1);
-const engineSamples = num("--engine-samples", 4);
+const engineSamples = num("--engine-samples", 3);
 const engineGenFull = flag("--engine-gen-full");
 const skipEngine = flag("--skip-engine");
 const skipCpp = flag("--skip-cpp");
@@ -72,7 +77,7 @@ const TINY_CANDIDATES = [
   join(ROOT, "..", "shared", "models", "llama-2-tiny-random.gguf"),
 ];
 
-for (const l of lengths)
+for (const l of [...lengths, ...largeLengths])
   if (!(Number.isInteger(l) && l >= 1 && l <= 64)) throw new Error(`--lengths: ${l} is not in 1..64`);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
@@ -259,6 +264,8 @@ async function benchModel(
   modelPath: string,
   engineModel: () => LlamaForCausalLM,
   tok: Tokenizer,
+  lengths: number[],
+  runs: number,
 ) {
   const rows: Row[] = [];
   const prompts = lengths.map((l) => buildPrompts(tok, l, Math.max(runs, genRuns) + 1));
@@ -402,7 +409,7 @@ function chart(rows: Row[], labels: string[]): string {
         nameLocation: "middle" as const,
         nameGap: 28,
         min: 0,
-        max: Math.max(...lengths) + 5,
+        max: Math.max(...lengths, ...largeLengths) + 5,
       })),
       yAxis: labels.map((_, gi) => ({
         type: "log" as const,
@@ -425,7 +432,7 @@ const g = GgufModel.open(tinyPath);
 const tok = tokenizerFromGguf(g.file);
 g.close();
 console.log(
-  `efficiency: lengths ${lengths.join(",")}; ${threads} threads (llama.cpp; engine: LLAMAREC_THREADS=${process.env.LLAMAREC_THREADS ?? "default"}); verbalizer median of ${runs}, generation median of ${genRuns}`,
+  `efficiency: title lengths ${lengths.join(",")} (tiny), ${largeLengths.join(",")} (large); llama.cpp ${threads} thread(s), engine LLAMAREC_THREADS=${process.env.LLAMAREC_THREADS ?? "default"}; verbalizer median of ${runs} (tiny) / ${largeRuns} (large), generation median of ${genRuns}`,
 );
 const all: Row[] = [];
 const labels: string[] = [];
@@ -434,7 +441,7 @@ try {
   if (models.includes("tiny")) {
     labels.push("tiny");
     console.log(`model tiny: ${tinyPath} (d 8, 1 layer, vocab 32000)`);
-    all.push(...(await benchModel("tiny", tinyPath, () => loadLlama(tinyPath), tok)));
+    all.push(...(await benchModel("tiny", tinyPath, () => loadLlama(tinyPath), tok, lengths, runs)));
   }
   if (models.includes("large")) {
     const label = `d ${d}, ${layers} layers`;
@@ -453,7 +460,7 @@ try {
     const path = join(dir, "large.gguf");
     writeLlamaGguf(path, model, { tokenizer: syntheticSpmVocab(config.vocabSize) });
     console.log(`model ${label}: heads ${heads}, FFN ${ffn}, vocab 32000, F32, random weights`);
-    all.push(...(await benchModel(label, path, () => model, tok)));
+    all.push(...(await benchModel(label, path, () => model, tok, largeLengths, largeRuns)));
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
@@ -474,4 +481,7 @@ if (svgPath) {
   console.log(`chart: ${svgPath}`);
 }
 if (jsonPath)
-  writeFileSync(jsonPath, `${JSON.stringify({ lengths, threads, runs, genRuns, rows: all }, null, 2)}\n`);
+  writeFileSync(
+    jsonPath,
+    `${JSON.stringify({ lengths, largeLengths, threads, runs, largeRuns, genRuns, rows: all }, null, 2)}\n`,
+  );

@@ -24,6 +24,23 @@ if [[ -x "$binary" ]]; then
   echo "$binary"
   exit 0
 fi
+# One build at a time per checkout: a second caller (another test run, CI step) waits for the first and
+# then reuses its binary.
+mkdir -p "$root/.cache/llama-server"
+exec 9>"$root/.cache/llama-server/.lock"
+if ! flock -n 9; then
+  echo "build-llama-server: another build is running; waiting for it" >&2
+  flock 9
+fi
+for other in "$out".build.*; do
+  pid="${other##*.build.}"
+  while [[ -d "$other" ]] && kill -0 "$pid" 2>/dev/null; do sleep 10; done
+done
+if [[ -x "$binary" ]]; then
+  echo "build-llama-server: reusing $binary" >&2
+  echo "$binary"
+  exit 0
+fi
 jobs="${LLAMA_SERVER_JOBS:-2}"
 work="$out.build.$$"
 trap 'rm -rf "$work"' EXIT
