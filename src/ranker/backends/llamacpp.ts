@@ -144,7 +144,7 @@ type SampleToken = (...args: unknown[]) => Promise<unknown>;
  * sampling of this context goes through this function object, whichever sequence asks. Relies on
  * node-llama-cpp internals (pinned at 3.21.1): fails loudly if they change rather than rank wrongly.
  */
-function serializeSampling(context: LlamaContext): void {
+export function serializeSampling(context: LlamaContext): void {
   const native = (context as unknown as { _ctx?: { sampleToken?: SampleToken } })._ctx;
   if (!native || typeof native.sampleToken !== "function") {
     throw new Error(
