@@ -18,7 +18,6 @@
 import { BufferArena, withArena } from "../tensor/memory.js";
 import { Dropout, Embedding, LayerNorm, Linear } from "../tensor/nn/layers.js";
 import { Module, ModuleList } from "../tensor/nn/module.js";
-import { gelu } from "../tensor/ops/activation.js";
 import { linearCrossEntropy } from "../tensor/ops/cross_entropy.js";
 import { add, cos, exp, mul, neg, sin } from "../tensor/ops/elementwise.js";
 import { embedding } from "../tensor/ops/embedding.js";
@@ -161,8 +160,8 @@ class LruLayer extends Module {
       h = embedding(h, outRows);
       x = embedding(x, outRows);
     }
-    const y = this.dropout.forward(this.outProj.forwardRealPart(h));
-    return this.layerNorm.forward(add(y, x));
+    // dropout + residual in one pass, then the layer norm
+    return this.layerNorm.forward(this.dropout.forwardAdd(this.outProj.forwardRealPart(h), x));
   }
 }
 
@@ -181,8 +180,8 @@ class PositionwiseFeedForward extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const inner = this.dropout.forward(gelu(this.w1.forward(x)));
-    return this.layerNorm.forward(add(this.dropout.forward(this.w2.forward(inner)), x));
+    const inner = this.dropout.forwardGelu(this.w1.forward(x));
+    return this.layerNorm.forward(this.dropout.forwardAdd(this.w2.forward(inner), x));
   }
 }
 

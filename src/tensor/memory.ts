@@ -14,12 +14,13 @@ export class BufferArena {
   private inUse: Float32Array[] = [];
   private bytes = 0;
 
-  take(n: number): Float32Array {
+  /** A buffer of n floats, zeroed unless `zero` is false (for outputs the caller overwrites entirely). */
+  take(n: number, zero = true): Float32Array {
     const cls = sizeClass(n);
     const base = this.free.get(cls)?.pop() ?? this.fresh(cls);
     this.inUse.push(base);
     const view = base.length === n ? base : base.subarray(0, n);
-    view.fill(0);
+    if (zero) view.fill(0);
     if (view !== base) arenaBuffers.add(view);
     return view;
   }
@@ -62,9 +63,17 @@ export function allocFloat32(n: number): Float32Array {
   return current ? current.take(n) : new Float32Array(n);
 }
 
+/**
+ * A float32 buffer whose contents are unspecified (stale values from an earlier use of recycled memory):
+ * only for outputs that the caller overwrites completely before anything reads them.
+ */
+export function allocFloat32Unset(n: number): Float32Array {
+  return current ? current.take(n, false) : new Float32Array(n);
+}
+
 /** A copy of `src` in scratch memory. */
 export function copyFloat32(src: Float32Array): Float32Array {
-  const out = allocFloat32(src.length);
+  const out = allocFloat32Unset(src.length);
   out.set(src);
   return out;
 }

@@ -91,6 +91,44 @@ export class Rng {
     }
   }
 
+  /**
+   * dst[i] = dropout(src)[i] + addend[i] in one pass, with exactly the draws and rounding of applyDropout
+   * followed by an add (the dropped/scaled value is rounded to float32 before the add): the fused
+   * dropout + residual of a block.
+   */
+  applyDropoutAdd(src: Float32Array, addend: Float32Array, dst: Float32Array, p: number): void {
+    const threshold = Math.round(p * 65536);
+    const scale = 1 / (1 - p);
+    const n = src.length;
+    const pairs = n >> 1;
+    let s0 = this.s0;
+    let s1 = this.s1;
+    let s2 = this.s2;
+    let s3 = this.s3;
+    for (let k = 0; k < pairs; k++) {
+      const m = Math.imul(s1, 5);
+      const r = Math.imul((m << 7) | (m >>> 25), 9);
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      const i = 2 * k;
+      dst[i] = ((r & 0xffff) >= threshold ? Math.fround(src[i]! * scale) : 0) + addend[i]!;
+      dst[i + 1] = (r >>> 16 >= threshold ? Math.fround(src[i + 1]! * scale) : 0) + addend[i + 1]!;
+    }
+    this.s0 = s0;
+    this.s1 = s1;
+    this.s2 = s2;
+    this.s3 = s3;
+    if (n & 1) {
+      const i = n - 1;
+      dst[i] = ((this.nextUint32() & 0xffff) >= threshold ? Math.fround(src[i]! * scale) : 0) + addend[i]!;
+    }
+  }
+
   /** Uniform in [0, 1) with 53 random bits. */
   uniform(): number {
     const hi = this.nextUint32() >>> 5;

@@ -1,4 +1,6 @@
-import { dropout } from "../ops/dropout.js";
+import { gelu } from "../ops/activation.js";
+import { dropout, dropoutAdd, geluDropout } from "../ops/dropout.js";
+import { add } from "../ops/elementwise.js";
 import { embedding } from "../ops/embedding.js";
 import { linear } from "../ops/matmul.js";
 import { layerNorm } from "../ops/norm.js";
@@ -74,5 +76,15 @@ export class Dropout extends Module {
 
   forward(x: Tensor): Tensor {
     return this.training ? dropout(x, this.p, this.rng) : x;
+  }
+
+  /** forward(x) + residual; fused into one pass in training (same values, draws and gradients). */
+  forwardAdd(x: Tensor, residual: Tensor): Tensor {
+    return this.training && this.p > 0 ? dropoutAdd(x, this.p, this.rng, residual) : add(x, residual);
+  }
+
+  /** forward(gelu(x)); fused into one op in training (same values, draws and gradients). */
+  forwardGelu(x: Tensor): Tensor {
+    return this.training ? geluDropout(x, this.p, this.rng) : gelu(x);
   }
 }

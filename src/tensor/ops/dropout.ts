@@ -1,7 +1,8 @@
-import { allocFloat32 } from "../memory.js";
+import { kernels } from "../kernels/index.js";
+import { allocFloat32Unset } from "../memory.js";
 import { Rng } from "../rng.js";
 import { needsGrad, record } from "../tape.js";
-import { Tensor } from "../tensor.js";
+import { sameShape, Tensor } from "../tensor.js";
 
 /**
  * Inverted dropout: each element is zeroed with probability p and survivors are scaled by 1/(1−p).
@@ -13,7 +14,7 @@ export function dropout(x: Tensor, p: number, rng: Rng): Tensor {
   const n = x.size;
   // The mask is not stored: backward replays the generator from the saved state (32 bits per element).
   const state = rng.getState();
-  const y = allocFloat32(n);
+  const y = allocFloat32Unset(n);
   rng.applyDropout(x.data, y, p, false);
   const t = new Tensor(y, x.shape);
   if (needsGrad(x)) {
@@ -22,6 +23,68 @@ export function dropout(x: Tensor, p: number, rng: Rng): Tensor {
       replay.setState(state);
       const fresh = x.freshGradOrNull();
       replay.applyDropout(g, fresh ?? x.gradBuffer(), p, fresh === null);
+    });
+  }
+  return t;
+}
+
+/**
+ * dropout(x) + residual as one op (one pass, one buffer; the values, the draws and the gradients are exactly
+ * those of `add(dropout(x, p, rng), residual)`). Used for the residual connections of the LRU block.
+ */
+export function dropoutAdd(x: Tensor, p: number, rng: Rng, residual: Tensor): Tensor {
+  if (!(p >= 0 && p < 1)) throw new RangeError(`dropout probability must be in [0, 1), got ${p}`);
+  if (!sameShape(x.shape, residual.shape)) {
+    throw new RangeError(`dropoutAdd: shapes [${x.shape}] and [${residual.shape}] differ`);
+  }
+  const state = rng.getState();
+  const y = allocFloat32Unset(x.size);
+  rng.applyDropoutAdd(x.data, residual.data, y, p);
+  const t = new Tensor(y, x.shape);
+  if (needsGrad(x, residual)) {
+    record(t, (g) => {
+      // Same order as the unfused pair: the add's backward (residual) first, then the dropout replay.
+      if (residual.requiresGrad) residual.accumulateGrad(g, false);
+      if (x.requiresGrad) {
+        const replay = new Rng(0);
+        replay.setState(state);
+        const fresh = x.freshGradOrNull();
+        replay.applyDropout(g, fresh ?? x.gradBuffer(), p, fresh === null);
+      }
+    });
+  }
+  return t;
+}
+
+/**
+ * dropout(gelu(x)) as one op: the GELU kernel writes the output buffer and the dropout mask is applied in
+ * place (values, draws and gradients exactly those of the unfused pair; one buffer and one tape entry fewer).
+ */
+export function geluDropout(x: Tensor, p: number, rng: Rng): Tensor {
+  if (!(p >= 0 && p < 1)) throw new RangeError(`dropout probability must be in [0, 1), got ${p}`);
+  const k = kernels();
+  const y = allocFloat32Unset(x.size);
+  k.geluForward(x.data, y);
+  const state = rng.getState();
+  if (p > 0) rng.applyDropout(y, y, p, false);
+  const t = new Tensor(y, x.shape);
+  if (needsGrad(x)) {
+    record(t, (g) => {
+      let gu = g;
+      if (p > 0) {
+        gu = allocFloat32Unset(x.size);
+        const replay = new Rng(0);
+        replay.setState(state);
+        replay.applyDropout(g, gu, p, false);
+      }
+      const fresh = x.freshGradOrNull();
+      if (fresh) {
+        k.geluBackward(gu, x.data, fresh);
+        return;
+      }
+      const dx = allocFloat32Unset(x.size);
+      k.geluBackward(gu, x.data, dx);
+      x.accumulateGrad(dx, true);
     });
   }
   return t;

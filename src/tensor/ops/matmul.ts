@@ -1,5 +1,5 @@
 import { kernels } from "../kernels/index.js";
-import { allocFloat32 } from "../memory.js";
+import { allocFloat32Unset } from "../memory.js";
 import { needsGrad, record } from "../tape.js";
 import { sameShape, Tensor } from "../tensor.js";
 
@@ -34,7 +34,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     throw new RangeError(`matmul: batch dims of [${a.shape}] and [${b.shape}] differ`);
   }
   const k = kernels();
-  const out = allocFloat32(batch * M * N);
+  const out = allocFloat32Unset(batch * M * N); // every element written (beta = 0)
   // With a shared B and untransposed A the batch folds into M: one big GEMM.
   const fold = sharedB && !transA;
   const runs = fold ? 1 : batch;
@@ -93,7 +93,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   }
   const rows = x.size / inF;
   const k = kernels();
-  const out = allocFloat32(rows * outF);
+  const out = allocFloat32Unset(rows * outF); // bias copied into every row, or beta = 0
   if (bias) for (let r = 0; r < rows; r++) out.set(bias.data, r * outF);
   k.gemm(false, true, rows, outF, inF, 1, x.data, weight.data, bias ? 1 : 0, out);
   const t = new Tensor(out, [...x.shape.slice(0, -1), outF]);

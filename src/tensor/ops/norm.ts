@@ -1,5 +1,5 @@
 import { kernels } from "../kernels/index.js";
-import { allocFloat32 } from "../memory.js";
+import { allocFloat32, allocFloat32Unset } from "../memory.js";
 import { needsGrad, record } from "../tape.js";
 import { Tensor } from "../tensor.js";
 
@@ -11,16 +11,17 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   }
   const rows = x.size / cols;
   const k = kernels();
-  const y = allocFloat32(x.size);
-  const mean = allocFloat32(rows);
-  const rstd = allocFloat32(rows);
+  // The kernel writes every element of y, mean and rstd.
+  const y = allocFloat32Unset(x.size);
+  const mean = allocFloat32Unset(rows);
+  const rstd = allocFloat32Unset(rows);
   k.layerNormForward(x.data, gamma.data, beta.data, rows, cols, eps, y, mean, rstd);
   const t = new Tensor(y, x.shape);
   if (needsGrad(x, gamma, beta)) {
     record(t, (g) => {
       // The kernel overwrites dx: write straight into x's gradient when it has none yet.
       const fresh = x.requiresGrad ? x.freshGradOrNull() : null;
-      const dx = fresh ?? allocFloat32(x.size);
+      const dx = fresh ?? allocFloat32Unset(x.size); // overwritten by the kernel
       const dGamma = gamma.requiresGrad ? gamma.gradBuffer() : allocFloat32(cols);
       const dBeta = beta.requiresGrad ? beta.gradBuffer() : allocFloat32(cols);
       k.layerNormBackward(g, x.data, gamma.data, mean, rstd, rows, cols, dx, dGamma, dBeta);
