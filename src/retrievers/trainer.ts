@@ -11,22 +11,21 @@
  * - metrics are averaged over users, not over batches (official averages batch means: small last batch);
  * - a checkpoint (and resume) at every validation; epoch order is derived from (seed, epoch).
  */
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Dataset } from "../data/dataset.js";
 import { metricsFromRanks } from "../eval/metrics.js";
 import { datasetRef, type RunConfig, readRunConfig, runPaths, writeRunConfig } from "../run/index.js";
 import { AdamW } from "../tensor/optim/adamw.js";
 import { clipGradNorm } from "../tensor/optim/clip.js";
+import { type LoopState, type LoopStopReason, TrainingLoop } from "../training/loop.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
-import { log } from "../util/log.js";
-import { progress } from "../util/progress.js";
+import { type Events, NO_EVENTS } from "../util/events.js";
 import { TrainingBatches } from "./batches.js";
 import { formatCandidates } from "./candidates.js";
 import {
   CHECKPOINT_FILE,
-  type Checkpoint,
   loadCheckpoint,
   type StopReason,
   saveCheckpoint,
@@ -34,7 +33,7 @@ import {
 } from "./checkpoint.js";
 import { evaluateSplit } from "./evaluate.js";
 import { loadModel, restoreWeights, saveModel, snapshotWeights } from "./model-file.js";
-import { createRetriever, retrieverEntry } from "./registry.js";
+import { createRetriever, resolveModelOptions } from "./registry.js";
 import { evaluateRetriever, evaluationPolicy, type RetrieverEvaluation } from "./run-evaluation.js";
 import { resolveTrainerConfig, type TrainerConfig } from "./train-config.js";
 import { llamaRecNoDecay } from "./weight-decay.js";
@@ -52,6 +51,8 @@ export interface TrainRetrieverOptions {
   resume?: boolean;
   /** Called after every optimizer step (tests use it to simulate a kill). */
   onIteration?: (iteration: number) => void;
+  /** Where logs, progress, metrics and written files are reported. */
+  events?: Events;
   now?: () => number;
 }
 
@@ -68,10 +69,12 @@ export interface TrainRetrieverResult {
 
 export async function trainRetriever(opts: TrainRetrieverOptions): Promise<TrainRetrieverResult> {
   const now = opts.now ?? Date.now;
+  const events = opts.events ?? NO_EVENTS;
   const paths = runPaths(opts.runDir);
   const checkpointPath = join(paths.retriever.checkpointDir, CHECKPOINT_FILE);
   const { dataset } = opts;
-  retrieverEntry(opts.model); // an unknown model fails before anything is written
+  // An unknown model or a bad model option fails before anything is written.
+  resolveModelOptions(opts.model, opts.modelOptions ?? {}, "retriever.options");
 
   const runConfig = await prepareRunConfig(opts);
   const retrieverSection = runConfig.retriever!;
@@ -79,6 +82,7 @@ export async function trainRetriever(opts: TrainRetrieverOptions): Promise<Train
   const model = createRetriever(retrieverSection.model, {
     ...(retrieverSection.modelOptions as Record<string, unknown>),
     numItems: dataset.numItems,
+    maxLen: cfg.maxLen,
   });
   if (retrieverSection.modelConfig === undefined) {
     // Record the model's fully resolved configuration (its defaults included) beside the options given.
@@ -93,28 +97,21 @@ export async function trainRetriever(opts: TrainRetrieverOptions): Promise<Train
     eps: cfg.adamEps,
     noDecay: llamaRecNoDecay,
   });
-  const batches = new TrainingBatches(dataset.train, {
+  const batchOptions = {
     batchSize: cfg.batchSize,
     maxLen: cfg.maxLen,
     slidingWindow: cfg.slidingWindow,
     seed: cfg.seed,
-  });
-
-  let state: TrainerState = {
-    iteration: 0,
-    epoch: 0,
-    batchInEpoch: 0,
-    validations: 0,
-    bestValue: null,
-    bestIteration: 0,
-    patienceCounter: 0,
-    elapsedSeconds: 0,
-    lossSum: 0,
-    lossCount: 0,
-    modelRandomState: null,
-    stoppedBy: null,
   };
+  // A model may batch its own way (BERT4Rec's cloze masks, NARM's prefixes); default: the shared windows.
+  const batches =
+    model.trainingBatches?.(dataset.train, batchOptions) ?? new TrainingBatches(dataset.train, batchOptions);
+
+  // Where the next batch comes from; the loop's own state (step, best, patience, ...) lives in the loop.
+  let epoch = 0;
+  let batchInEpoch = 0;
   let best = snapshotWeights(params);
+  let resumeFrom: LoopState | null = null;
 
   const resumed = opts.resume === true && existsSync(checkpointPath);
   if (resumed) {
@@ -125,138 +122,98 @@ export async function trainRetriever(opts: TrainRetrieverOptions): Promise<Train
     restoreWeights(params, ckpt.weights, checkpointPath);
     best = ckpt.best;
     optimizer.loadStateDict(ckpt.optimizer);
-    state = ckpt.state;
-    if (state.modelRandomState && model.setRandomState) model.setRandomState(state.modelRandomState);
-    await truncateTrainLog(paths.retriever.trainLog, state.iteration);
-    log.info(`resuming ${paths.root} at iteration ${state.iteration} (epoch ${state.epoch + 1})`);
-  } else {
-    if (opts.resume) log.info(`no checkpoint in ${paths.retriever.checkpointDir}; starting from iteration 0`);
-    await writeFileAtomic(paths.retriever.trainLog, "");
+    ({ epoch, batchInEpoch } = ckpt.state);
+    resumeFrom = toLoopState(ckpt.state);
+    if (ckpt.state.modelRandomState && model.setRandomState)
+      model.setRandomState(ckpt.state.modelRandomState);
+    events.log("info", `resuming ${paths.root} at iteration ${ckpt.state.iteration} (epoch ${epoch + 1})`);
+  } else if (opts.resume) {
+    events.log("info", `no checkpoint in ${paths.retriever.checkpointDir}; starting from iteration 0`);
   }
 
-  const sessionStart = now();
-  const sessionStartIteration = state.iteration;
-  const elapsed = () => state.elapsedSeconds + (now() - sessionStart) / 1000;
-  const appendLog = (entry: Record<string, unknown>) =>
-    appendFileSync(paths.retriever.trainLog, `${JSON.stringify(entry)}\n`);
-
-  const checkpoint = () => {
-    const ckpt: Checkpoint = {
-      state: { ...state, elapsedSeconds: elapsed(), modelRandomState: model.getRandomState?.() ?? null },
-      weights: snapshotWeights(params),
-      best,
-      optimizer: optimizer.stateDict(),
-      configKey,
-    };
-    saveCheckpoint(checkpointPath, ckpt);
-  };
-
-  const validate = () => {
-    const evaluation = evaluateSplit(model, dataset, "val", {
-      maxLen: cfg.maxLen,
-      batchSize: cfg.evalBatchSize,
-      exclude: cfg.exclude,
-      tie: cfg.tie,
-      candidateCount: 0,
-    });
-    const metrics = metricsFromRanks(
-      evaluation.results.map((r) => r.rank),
-      cfg.metricKs,
-    );
-    const value = metrics[cfg.bestMetric]!;
-    state.validations++;
-    const improved = state.bestValue === null || value > state.bestValue;
-    if (improved) {
-      state.bestValue = value;
-      state.bestIteration = state.iteration;
-      state.patienceCounter = 0;
-      best = snapshotWeights(params);
-    } else {
-      state.patienceCounter++;
-    }
-    appendLog({
-      type: "val",
-      iteration: state.iteration,
-      epoch: state.epoch,
-      metrics,
-      improved,
-      patience: state.patienceCounter,
-      elapsed: round(elapsed()),
-    });
-    log.info(
-      `iteration ${state.iteration}: val ${cfg.bestMetric} ${value.toFixed(4)}` +
-        `${improved ? " (best)" : ""}; best ${state.bestValue!.toFixed(4)} at ${state.bestIteration}` +
-        `, patience ${state.patienceCounter}/${cfg.patience}`,
-    );
-    checkpoint();
-    return state.patienceCounter >= cfg.patience;
-  };
-
-  if (!resumed) {
-    // Official: validate(0, 0) before the first batch.
-    if (validate()) state.stoppedBy = "early-stopping";
-  } else if (state.stoppedBy === null) {
-    // Killed after the deciding validation's checkpoint but before the stop was recorded.
-    if (state.patienceCounter >= cfg.patience) state.stoppedBy = "early-stopping";
-    else if (cfg.maxIterations !== null && state.iteration >= cfg.maxIterations)
-      state.stoppedBy = "max-iterations";
-  }
-
-  const bar = state.stoppedBy === null ? progress("training", cfg.maxIterations ?? undefined) : null;
-  while (state.stoppedBy === null) {
-    // Give the event loop a turn: signal handlers (Ctrl-C message) and timers run between steps.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    if (state.epoch >= cfg.maxEpochs) {
-      state.stoppedBy = "max-epochs";
-      break;
-    }
-    const batch = batches.batch(state.epoch, state.batchInEpoch);
-    model.setTraining(true);
-    optimizer.zeroGrad();
-    const loss = model.lossAndBackward(batch);
-    if (!Number.isFinite(loss)) {
-      throw new Error(
-        `training diverged: loss ${loss} at iteration ${state.iteration + 1} (last checkpoint in ${checkpointPath})`,
-      );
-    }
-    if (cfg.maxGradNorm > 0) clipGradNorm(params, cfg.maxGradNorm);
-    optimizer.step();
-    state.iteration++;
-    state.batchInEpoch++;
-    if (state.batchInEpoch === batches.batchesPerEpoch) {
-      state.epoch++;
-      state.batchInEpoch = 0;
-    }
-    state.lossSum += loss;
-    state.lossCount++;
-    if (state.iteration % cfg.logEvery === 0) {
-      appendLog({
-        type: "train",
-        iteration: state.iteration,
-        epoch: state.epoch,
-        loss: state.lossSum / state.lossCount,
+  const loop = new TrainingLoop(
+    {
+      valEvery: cfg.valEvery,
+      patience: cfg.patience,
+      logEvery: cfg.logEvery,
+      maxSteps: cfg.maxIterations,
+      validateAtStart: true, // official: validate(0, 0) before the first batch
+      stepKey: "iteration",
+      task: "training retriever",
+      metricPrefix: "retriever",
+    },
+    {
+      exhausted: () => epoch >= cfg.maxEpochs,
+      step: () => {
+        const batch = batches.batch(epoch, batchInEpoch);
+        model.setTraining(true);
+        optimizer.zeroGrad();
+        const loss = model.lossAndBackward(batch);
+        if (!Number.isFinite(loss)) return { loss };
+        if (cfg.maxGradNorm > 0) clipGradNorm(params, cfg.maxGradNorm);
+        optimizer.step();
+        batchInEpoch++;
+        if (batchInEpoch === batches.batchesPerEpoch) {
+          epoch++;
+          batchInEpoch = 0;
+        }
+        return { loss };
+      },
+      validate: () => {
+        const evaluation = evaluateSplit(model, dataset, "val", {
+          maxLen: cfg.maxLen,
+          batchSize: cfg.evalBatchSize,
+          exclude: cfg.exclude,
+          tie: cfg.tie,
+          candidateCount: 0,
+        });
+        const metrics = metricsFromRanks(
+          evaluation.results.map((r) => r.rank),
+          cfg.metricKs,
+        );
+        return { value: metrics[cfg.bestMetric]!, metrics };
+      },
+      saveBest: () => {
+        best = snapshotWeights(params);
+      },
+      checkpoint: (loopState) => {
+        saveCheckpoint(checkpointPath, {
+          state: fromLoopState(loopState, {
+            epoch,
+            batchInEpoch,
+            modelRandomState: model.getRandomState?.() ?? null,
+          }),
+          weights: snapshotWeights(params),
+          best,
+          optimizer: optimizer.stateDict(),
+          configKey,
+        });
+      },
+      trainEntry: (loss, _state, elapsedSeconds) => ({
+        epoch,
+        loss,
         lr: optimizer.lr,
-        elapsed: round(elapsed()),
-      });
-      state.lossSum = 0;
-      state.lossCount = 0;
-    }
-    bar?.tick(1, `loss ${loss.toFixed(3)}`);
-    opts.onIteration?.(state.iteration);
-    const atValidation = state.iteration % cfg.valEvery === 0;
-    if (atValidation && validate()) state.stoppedBy = "early-stopping";
-    else if (cfg.maxIterations !== null && state.iteration >= cfg.maxIterations) {
-      // A last validation so the final weights take part in model selection.
-      if (!atValidation) validate();
-      state.stoppedBy = "max-iterations";
-    }
-  }
-  bar?.done();
-  const sessionIterations = state.iteration - sessionStartIteration;
-  const sessionSeconds = (now() - sessionStart) / 1000;
-  // Record the end so that a resume after a kill during the final evaluation skips straight to it.
-  checkpoint();
-  log.info(
+        elapsed: round(elapsedSeconds),
+      }),
+      valEntry: (v, { improved, state, elapsedSeconds }) => ({
+        epoch,
+        metrics: v.metrics,
+        improved,
+        patience: state.patienceCounter,
+        elapsed: round(elapsedSeconds),
+      }),
+      describeValidation: (v, improved, state) =>
+        `iteration ${state.step}: val ${cfg.bestMetric} ${v.value.toFixed(4)}` +
+        `${improved ? " (best)" : ""}; best ${state.bestValue!.toFixed(4)} at ${state.bestStep ?? 0}` +
+        `, patience ${state.patienceCounter}/${cfg.patience}`,
+      ...(opts.onIteration ? { afterStep: opts.onIteration } : {}),
+    },
+    { trainLog: paths.retriever.trainLog, resumeFrom, events, now },
+  );
+  const { state: loopState, sessionSteps, sessionSeconds } = await loop.run();
+  const state = fromLoopState(loopState, { epoch, batchInEpoch, modelRandomState: null });
+  events.log(
+    "info",
     `training stopped (${state.stoppedBy}) at iteration ${state.iteration}; best val ${cfg.bestMetric} ` +
       `${state.bestValue!.toFixed(4)} at iteration ${state.bestIteration}`,
   );
@@ -278,7 +235,7 @@ export async function trainRetriever(opts: TrainRetrieverOptions): Promise<Train
       iterations: state.iteration,
       validations: state.validations,
       stoppedBy: state.stoppedBy,
-      trainingSeconds: round(elapsed()),
+      trainingSeconds: round(loopState.elapsedSeconds),
     },
     policy: evaluationPolicy(cfg),
     val: evaluation.val,
@@ -290,9 +247,9 @@ export async function trainRetriever(opts: TrainRetrieverOptions): Promise<Train
     iterations: state.iteration,
     bestIteration: state.bestIteration,
     bestValue: state.bestValue!,
-    stoppedBy: state.stoppedBy,
+    stoppedBy: state.stoppedBy!,
     evaluation,
-    iterationsPerSecond: sessionSeconds > 0 ? sessionIterations / sessionSeconds : Number.NaN,
+    iterationsPerSecond: sessionSeconds > 0 ? sessionSteps / sessionSeconds : Number.NaN,
   };
 }
 
@@ -348,20 +305,46 @@ async function prepareRunConfig(opts: TrainRetrieverOptions): Promise<RunConfig>
   return config;
 }
 
-/** Keeps the log lines up to the checkpoint's iteration, so a resumed log reads like an uninterrupted one. */
-async function truncateTrainLog(path: string, iteration: number): Promise<void> {
-  if (!existsSync(path)) return;
-  const kept = readFileSync(path, "utf8")
-    .split("\n")
-    .filter((line) => {
-      if (line.trim() === "") return false;
-      try {
-        return (JSON.parse(line) as { iteration: number }).iteration <= iteration;
-      } catch {
-        return false; // a torn last line from the kill
-      }
-    });
-  await writeFileAtomic(path, kept.length === 0 ? "" : `${kept.join("\n")}\n`);
+const STOP_NAMES: Record<LoopStopReason, StopReason> = {
+  "early-stopping": "early-stopping",
+  "max-steps": "max-iterations",
+  exhausted: "max-epochs",
+};
+
+/** The checkpoint keeps the retriever's own field names (iteration, bestIteration, stop reasons). */
+function fromLoopState(
+  s: LoopState,
+  extra: Pick<TrainerState, "epoch" | "batchInEpoch" | "modelRandomState">,
+): TrainerState {
+  return {
+    iteration: s.step,
+    epoch: extra.epoch,
+    batchInEpoch: extra.batchInEpoch,
+    validations: s.validations,
+    bestValue: s.bestValue,
+    bestIteration: s.bestStep ?? 0,
+    patienceCounter: s.patienceCounter,
+    elapsedSeconds: s.elapsedSeconds,
+    lossSum: s.lossSum,
+    lossCount: s.lossCount,
+    modelRandomState: extra.modelRandomState,
+    stoppedBy: s.stoppedBy === null ? null : STOP_NAMES[s.stoppedBy],
+  };
+}
+
+function toLoopState(t: TrainerState): LoopState {
+  const reason = (Object.keys(STOP_NAMES) as LoopStopReason[]).find((k) => STOP_NAMES[k] === t.stoppedBy);
+  return {
+    step: t.iteration,
+    validations: t.validations,
+    bestValue: t.bestValue,
+    bestStep: t.bestValue === null ? null : t.bestIteration,
+    patienceCounter: t.patienceCounter,
+    elapsedSeconds: t.elapsedSeconds,
+    lossSum: t.lossSum,
+    lossCount: t.lossCount,
+    stoppedBy: reason ?? null,
+  };
 }
 
 function round(seconds: number): number {

@@ -3,11 +3,13 @@
  * llama.cpp, or an OpenAI-compatible server) and write ranker/ranked.jsonl + ranker/metrics.json.
  * Model and adapter default to what `llamarec train ranker` wrote into the run.
  */
-import { loadRunDataset, resolveRunDir } from "../../run/index.js";
+
+import type { BackendKind } from "../../ranker/backends/open.js";
 import { summarizeRankMetrics } from "../../ranker/rank.js";
-import { type BackendKind, rankRun } from "../../ranker/training/ranker-run.js";
+import { rankRun } from "../../ranker/rank-run.js";
+import { loadRunDataset, resolveRunDir } from "../../run/index.js";
+import { consoleEvents } from "../../util/console-events.js";
 import { InputError } from "../../util/errors.js";
-import { log } from "../../util/log.js";
 import { parseIntArg } from "../options.js";
 import type { CommandSpec } from "../registry.js";
 
@@ -61,7 +63,6 @@ export const rankCommand: CommandSpec = {
       throw new InputError(`--letter-mode must be answer-position or isolated, got "${letterMode}"`);
     const runDir = resolveRunDir(o.run as string, o.runsDir as string);
     const { dataset } = await loadRunDataset(runDir);
-    let lastShown = 0;
     const result = await rankRun({
       runDir,
       dataset,
@@ -87,13 +88,7 @@ export const rankCommand: CommandSpec = {
       ...(o.threads ? { threads: o.threads as number } : {}),
       allUsers: o.allUsers === true,
       splits: split === "both" ? ["val", "test"] : [split as "val" | "test"],
-      log: (line) => log.info(line),
-      onProgress: (done, total) => {
-        if (done - lastShown >= 200 || done === total) {
-          lastShown = done;
-          log.info(`ranked ${done}/${total} prompts`);
-        }
-      },
+      events: consoleEvents(),
     });
     const lines = [
       `ranked ${result.ranked.length} users (${result.prompts} prompts) in ${result.seconds.toFixed(1)}s`,

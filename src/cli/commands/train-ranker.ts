@@ -3,11 +3,13 @@
  * then rank validation and test with it. Writes runs/<name>/ranker/ (see ranker-run.ts).
  */
 import { LLAMAREC_LORA } from "../../llm/lora/config.js";
-import { loadRunDataset, resolveRunDir } from "../../run/index.js";
 import { summarizeRankMetrics } from "../../ranker/rank.js";
+import type { RankerPromptSettings } from "../../ranker/run-config.js";
 import { rankerSection } from "../../ranker/training/config-section.js";
-import { type RankerPromptSettings, trainRankerRun } from "../../ranker/training/ranker-run.js";
+import { trainRankerRun } from "../../ranker/training/ranker-run.js";
 import type { RankerTrainConfig } from "../../ranker/training/trainer.js";
+import { loadRunDataset, resolveRunDir } from "../../run/index.js";
+import { consoleEvents } from "../../util/console-events.js";
 import { InputError } from "../../util/errors.js";
 import { log } from "../../util/log.js";
 import { parseIntArg, parseNumberArg } from "../options.js";
@@ -135,7 +137,7 @@ export const trainRankerCommand: CommandSpec = {
       ...(ctx.opts.exportJsonl ? { exportJsonl: ctx.opts.exportJsonl as string } : {}),
       exportOnly: ctx.opts.exportOnly === true,
       rank: ctx.opts.rank !== false,
-      log: (line) => log.info(line),
+      events: consoleEvents(),
     });
     const lines: string[] = [];
     if (result.exported) {

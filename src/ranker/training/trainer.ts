@@ -22,7 +22,7 @@
  * dropout generator states, so a resumed run is bit-identical to an uninterrupted one.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { appendFile, mkdir, rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Dataset } from "../../data/dataset.js";
 import { type Metrics, metricsFromRanks } from "../../eval/metrics.js";
@@ -42,8 +42,10 @@ import { loadSafetensorsFile, type NamedArray, saveSafetensors } from "../../ten
 import { backward, clearTape } from "../../tensor/tape.js";
 import type { Parameter } from "../../tensor/tensor.js";
 import type { WeightLike } from "../../tensor/weight.js";
-import { writeFileAtomic, writeJsonAtomic } from "../../util/atomic.js";
+import { type LoopState, TrainingLoop } from "../../training/loop.js";
+import { writeJsonAtomic } from "../../util/atomic.js";
 import { InputError } from "../../util/errors.js";
+import { type Events, NO_EVENTS } from "../../util/events.js";
 import { EngineBackend } from "../backends/engine.js";
 import type { PromptBuilder, TrainingExample } from "../prompt.js";
 import { orderByScore, scoreInstances } from "../rank.js";
@@ -179,7 +181,8 @@ export interface RankerTrainerOptions {
   validation: readonly RankingInstance[];
   config: RankerTrainConfig;
   resume?: boolean;
-  log?: (line: string) => void;
+  /** Where logs, progress and metrics are reported. */
+  events?: Events;
   /** Called after every step (tests, progress bars). */
   onStep?: (step: number, totalSteps: number) => void;
 }
@@ -208,16 +211,13 @@ export interface RankerTrainSummary {
 }
 
 interface CheckpointState {
-  version: 1;
-  step: number;
+  version: 2;
+  /** The training loop's state (step, best value and step, patience, wall time, stop reason). */
+  loop: LoopState;
   /** Position in the example stream: epoch * examples + index within the epoch's order. */
   cursor: number;
-  bestMetric: number | null;
-  bestStep: number | null;
   bestValidation: Metrics | null;
-  badEvaluations: number;
   examplesSeen: number;
-  seconds: number;
   snapshot: string;
   /** LoRA adapters' dropout generator states (loraRandomState, attachment order); absent in full mode. */
   loraRandomState?: number[];
@@ -227,13 +227,13 @@ export class RankerTrainer {
   private readonly weights: WeightLike[];
   private readonly optimizer: AdamW;
   private readonly paths: RankerPaths;
-  private readonly log: (line: string) => void;
+  private readonly events: Events;
   private readonly valSet: readonly RankingInstance[];
 
   constructor(private readonly o: RankerTrainerOptions) {
     validateTrainConfig(o.config);
     this.paths = rankerPaths(o.rankerDir);
-    this.log = o.log ?? (() => {});
+    this.events = o.events ?? NO_EVENTS;
     const model = o.model.model;
     let named: Array<[string, Parameter]>;
     if (o.config.mode === "lora") {
@@ -304,10 +304,6 @@ export class RankerTrainer {
     );
   }
 
-  private async appendLog(entry: Record<string, unknown>): Promise<void> {
-    await appendFile(this.paths.trainLog, `${JSON.stringify(entry)}\n`);
-  }
-
   private saveTrainable(path: string): void {
     const tensors = new Map<string, NamedArray>(
       this.weights.map((w) => [w.name, { shape: [...w.shape], data: w.data }]),
@@ -330,7 +326,7 @@ export class RankerTrainer {
   private async writeCheckpoint(
     state: Omit<CheckpointState, "snapshot" | "version" | "loraRandomState">,
   ): Promise<void> {
-    const snapshot = `step-${state.step}`;
+    const snapshot = `step-${state.loop.step}`;
     const lora = this.o.config.mode === "lora" ? this.o.model.model.loraAttachment : null;
     const dir = join(this.paths.checkpointDir, snapshot);
     await mkdir(dir, { recursive: true });
@@ -341,7 +337,7 @@ export class RankerTrainer {
     if (existsSync(this.paths.latest))
       previous = (JSON.parse(readFileSync(this.paths.latest, "utf8")) as CheckpointState).snapshot;
     // latest.json is the commit point: it only ever names a complete snapshot folder.
-    const full: CheckpointState = { version: 1, ...state, snapshot };
+    const full: CheckpointState = { version: 2, ...state, snapshot };
     if (lora) full.loraRandomState = loraRandomState(lora.adapters.values());
     await writeJsonAtomic(this.paths.latest, full);
     if (previous && previous !== snapshot)
@@ -356,7 +352,10 @@ export class RankerTrainer {
     } catch (err) {
       throw new InputError(`${this.paths.latest}: unreadable checkpoint (${(err as Error).message})`);
     }
-    if (state.version !== 1) throw new InputError(`${this.paths.latest}: field "version": expected 1`);
+    if (state.version !== 2)
+      throw new InputError(
+        `${this.paths.latest}: field "version": expected 2 (a checkpoint of an older version cannot be resumed)`,
+      );
     const dir = join(this.paths.checkpointDir, state.snapshot);
     this.loadTrainable(join(dir, "trainable.safetensors"));
     const opt = loadSafetensorsFile(join(dir, "optimizer.safetensors"));
@@ -372,28 +371,13 @@ export class RankerTrainer {
           );
         }
       } else {
-        this.log(
+        this.events.log(
+          "warn",
           "checkpoint has no LoRA dropout state (older version): dropout masks will differ from an uninterrupted run",
         );
       }
     }
     return state;
-  }
-
-  /** Drops log lines from steps after the checkpoint (they will be redone). */
-  private async trimLog(step: number): Promise<void> {
-    if (!existsSync(this.paths.trainLog)) return;
-    const kept = readFileSync(this.paths.trainLog, "utf8")
-      .split("\n")
-      .filter((l) => l.trim() !== "")
-      .filter((l) => {
-        try {
-          return (JSON.parse(l) as { step?: number }).step! <= step;
-        } catch {
-          return false;
-        }
-      });
-    await writeFileAtomic(this.paths.trainLog, kept.length ? `${kept.join("\n")}\n` : "");
   }
 
   async train(): Promise<RankerTrainSummary> {
@@ -403,135 +387,112 @@ export class RankerTrainer {
     const n = this.o.training.length;
     if (n === 0) throw new InputError("no training examples (every user needs at least two training items)");
     const totalSteps = this.totalSteps;
-    let step = 0;
     let cursor = 0;
-    let bestMetric: number | null = null;
-    let bestStep: number | null = null;
     let bestValidation: Metrics | null = null;
-    let badEvaluations = 0;
     let examplesSeen = 0;
-    let priorSeconds = 0;
     const resumed = this.o.resume ? await this.readCheckpoint() : null;
     if (resumed) {
-      ({ step, cursor, bestMetric, bestStep, bestValidation, badEvaluations, examplesSeen } = resumed);
-      priorSeconds = resumed.seconds;
-      await this.trimLog(step);
-      this.log(`resuming ranker training at step ${step}/${totalSteps}`);
+      ({ cursor, bestValidation, examplesSeen } = resumed);
+      this.events.log("info", `resuming ranker training at step ${resumed.loop.step}/${totalSteps}`);
     } else {
       await rm(this.paths.checkpointDir, { recursive: true, force: true });
-      await writeFileAtomic(this.paths.trainLog, "");
     }
-    const started = performance.now();
-    const elapsed = () => priorSeconds + (performance.now() - started) / 1000;
     let order = this.o.training.order(Math.floor(cursor / n));
     let orderEpoch = Math.floor(cursor / n);
-    let stoppedEarly = false;
+    let lr = 0;
+    let gradNorm = 0;
     let finalLoss: number | null = null;
-    let windowLoss = 0;
-    let windowSteps = 0;
     let windowExamples = 0;
     let windowStart = performance.now();
     model.train(true);
     const accumulation = c.batchSize / c.microBatchSize;
 
-    while (step < totalSteps && !stoppedEarly) {
-      const lr = linearWarmupLr(c.lr, step, c.warmupSteps, totalSteps);
-      this.optimizer.lr = lr;
-      let stepLoss = 0;
-      for (let m = 0; m < accumulation; m++) {
-        const micro: TrainingExample[] = [];
-        for (let k = 0; k < c.microBatchSize; k++) {
-          const epoch = Math.floor(cursor / n);
-          if (epoch !== orderEpoch) {
-            order = this.o.training.order(epoch);
-            orderEpoch = epoch;
+    const loop = new TrainingLoop<ValidationResult & { value: number }>(
+      {
+        valEvery: c.valEvery,
+        patience: c.patience,
+        logEvery: c.logEvery,
+        maxSteps: totalSteps,
+        logAtLastStep: true,
+        stepKey: "step",
+        task: "training ranker",
+        metricPrefix: "ranker",
+      },
+      {
+        step: (step) => {
+          lr = linearWarmupLr(c.lr, step, c.warmupSteps, totalSteps);
+          this.optimizer.lr = lr;
+          let stepLoss = 0;
+          for (let m = 0; m < accumulation; m++) {
+            const micro: TrainingExample[] = [];
+            for (let k = 0; k < c.microBatchSize; k++) {
+              const epoch = Math.floor(cursor / n);
+              if (epoch !== orderEpoch) {
+                order = this.o.training.order(epoch);
+                orderEpoch = epoch;
+              }
+              micro.push(this.trainingExample(order[cursor % n]!, epoch));
+              cursor++;
+            }
+            const tokens = micro.reduce((s, e) => s + e.labelMask.reduce((a, b) => a + b, 0), 0);
+            // HF: mean over the micro-batch's label tokens, divided by the accumulation steps.
+            const perToken = 1 / (tokens * accumulation);
+            let microLoss = 0;
+            for (const ex of micro) {
+              const r = exampleLossAndBackward(model, ex, perToken);
+              microLoss += r.loss * r.tokens;
+            }
+            stepLoss += microLoss / tokens / accumulation;
+            examplesSeen += micro.length;
+            windowExamples += micro.length;
           }
-          micro.push(this.trainingExample(order[cursor % n]!, epoch));
-          cursor++;
-        }
-        const tokens = micro.reduce((s, e) => s + e.labelMask.reduce((a, b) => a + b, 0), 0);
-        // HF: mean over the micro-batch's label tokens, divided by the accumulation steps.
-        const perToken = 1 / (tokens * accumulation);
-        let microLoss = 0;
-        for (const ex of micro) {
-          const r = exampleLossAndBackward(model, ex, perToken);
-          microLoss += r.loss * r.tokens;
-        }
-        stepLoss += microLoss / tokens / accumulation;
-        examplesSeen += micro.length;
-        windowExamples += micro.length;
-      }
-      if (!Number.isFinite(stepLoss))
-        throw new Error(`ranker training diverged at step ${step + 1}: loss ${stepLoss}`);
-      const gradNorm = clipGradNorm(this.weights, c.maxGradNorm);
-      this.optimizer.step();
-      for (const w of this.weights) w.grad = null;
-      step++;
-      finalLoss = stepLoss;
-      windowLoss += stepLoss;
-      windowSteps++;
-      this.o.onStep?.(step, totalSteps);
-
-      if (step % c.logEvery === 0 || step === totalSteps) {
-        const secs = (performance.now() - windowStart) / 1000;
-        const entry = {
-          type: "train",
-          step,
-          epoch: Math.round((cursor / n) * 1000) / 1000,
-          loss: windowLoss / windowSteps,
-          lr,
-          gradNorm,
-          examplesPerSecond: secs > 0 ? windowExamples / secs : null,
-          elapsed: Math.round(elapsed() * 10) / 10,
-        };
-        await this.appendLog(entry);
-        this.log(
-          `step ${step}/${totalSteps} loss ${entry.loss.toFixed(4)} lr ${lr.toExponential(2)} ${entry.examplesPerSecond?.toFixed(2)} ex/s`,
-        );
-        windowLoss = 0;
-        windowSteps = 0;
-        windowExamples = 0;
-        windowStart = performance.now();
-      }
-
-      if (step % c.valEvery === 0 || step === totalSteps) {
-        const v = await this.validate(step);
-        const value = v.metrics[RANKER_BEST_METRIC]!;
-        const improved = bestMetric === null || value > bestMetric;
-        if (improved) {
-          bestMetric = value;
-          bestStep = step;
-          bestValidation = v.metrics;
-          badEvaluations = 0;
+          if (!Number.isFinite(stepLoss)) return { loss: stepLoss };
+          gradNorm = clipGradNorm(this.weights, c.maxGradNorm);
+          this.optimizer.step();
+          for (const w of this.weights) w.grad = null;
+          finalLoss = stepLoss;
+          this.o.onStep?.(step + 1, totalSteps);
+          return { loss: stepLoss };
+        },
+        validate: async (step) => {
+          const v = await this.validate(step);
+          return { ...v, value: v.metrics[RANKER_BEST_METRIC]! };
+        },
+        saveBest: async () => {
           await mkdir(this.paths.bestDir, { recursive: true });
           this.saveTrainable(this.paths.best);
-        } else badEvaluations++;
-        await this.appendLog({
-          type: "val",
-          step,
-          users: v.users,
-          seconds: v.seconds,
-          metrics: v.metrics,
-          best: improved,
-        });
-        this.log(
-          `validation at step ${step}: ${RANKER_BEST_METRIC} ${value.toFixed(4)} Recall@5 ${v.metrics["Recall@5"]!.toFixed(4)} (${v.users} users)${improved ? " — best so far" : ""}`,
-        );
-        if (badEvaluations >= c.patience) stoppedEarly = true;
-        await this.writeCheckpoint({
-          step,
-          cursor,
-          bestMetric,
-          bestStep,
-          bestValidation,
-          badEvaluations,
-          examplesSeen,
-          seconds: elapsed(),
-        });
-        // Throughput in the log is training only.
-        windowStart = performance.now();
-      }
-    }
+        },
+        checkpoint: async (loopState) => {
+          await this.writeCheckpoint({ loop: loopState, cursor, bestValidation, examplesSeen });
+          // Throughput in the log is training only.
+          windowStart = performance.now();
+        },
+        trainEntry: (loss, _state, elapsedSeconds) => {
+          const secs = (performance.now() - windowStart) / 1000;
+          const entry = {
+            epoch: Math.round((cursor / n) * 1000) / 1000,
+            loss,
+            lr,
+            gradNorm,
+            examplesPerSecond: secs > 0 ? windowExamples / secs : null,
+            elapsed: Math.round(elapsedSeconds * 10) / 10,
+          };
+          windowExamples = 0;
+          windowStart = performance.now();
+          return entry;
+        },
+        valEntry: (v, { improved }) => {
+          if (improved) bestValidation = v.metrics;
+          return { users: v.users, seconds: v.seconds, metrics: v.metrics, best: improved };
+        },
+        describeValidation: (v, improved, state) =>
+          `validation at step ${state.step}: ${RANKER_BEST_METRIC} ${v.value.toFixed(4)} Recall@5 ${v.metrics["Recall@5"]!.toFixed(4)} (${v.users} users)${improved ? " — best so far" : ""}`,
+      },
+      { trainLog: this.paths.trainLog, resumeFrom: resumed?.loop ?? null, events: this.events },
+    );
+    const { state } = await loop.run();
+    const step = state.step;
+    const stoppedEarly = state.stoppedBy === "early-stopping";
 
     if (existsSync(this.paths.best)) this.loadTrainable(this.paths.best);
     model.eval();
@@ -540,10 +501,10 @@ export class RankerTrainer {
       steps: step,
       totalSteps,
       examplesSeen,
-      seconds: Math.round(elapsed() * 10) / 10,
+      seconds: Math.round(state.elapsedSeconds * 10) / 10,
       stoppedEarly,
-      bestStep,
-      bestMetric,
+      bestStep: state.bestStep,
+      bestMetric: state.bestValue,
       bestValidation,
       trainableParameters: this.trainableParameters,
       totalParameters:
@@ -567,13 +528,14 @@ export class RankerTrainer {
         exportLoraGguf(model, this.paths.adapterGguf);
         out.adapterGguf = this.paths.adapterGguf;
       } catch (err) {
-        this.log(`no GGUF adapter written: ${(err as Error).message}`);
+        this.events.log("warn", `no GGUF adapter written: ${(err as Error).message}`);
       }
     } else if (tokenizerMetadata) {
       writeLlamaGguf(this.paths.modelGguf, model, { tokenizer: tokenizerMetadata, name: "llamarec-ranker" });
       out.model = this.paths.modelGguf;
     } else {
-      this.log(
+      this.events.log(
+        "warn",
         "full model not written as GGUF: its tokenizer has no GGUF metadata (HF folder); best/ holds the weights",
       );
     }
