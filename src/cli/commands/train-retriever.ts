@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { dataSection, evalSection } from "../../config/core.js";
 import type { Dataset } from "../../data/dataset.js";
 import { loadDataset } from "../../data/index.js";
-import { retrieverSection } from "../../retrievers/config-section.js";
+import { modelOptionFlags, retrieverSection } from "../../retrievers/config-section.js";
 import { retrieverNames } from "../../retrievers/registry.js";
 import type { TrainerConfig } from "../../retrievers/train-config.js";
 import { trainRetriever } from "../../retrievers/trainer.js";
@@ -19,6 +19,7 @@ import {
   runPaths,
 } from "../../run/index.js";
 import { InputError } from "../../util/errors.js";
+import { consoleEvents } from "../../util/console-events.js";
 import { log } from "../../util/log.js";
 import { addDataOptions, DATA_CONFIG_FLAGS, datasetSpecFrom, loadOptionsFrom } from "../data-options.js";
 import { parseIntArg, parseNumberArg } from "../options.js";
@@ -26,7 +27,8 @@ import type { CommandContext, CommandSpec } from "../registry.js";
 
 export const trainRetrieverCommand: CommandSpec = {
   path: ["train", "retriever"],
-  summary: "train a retriever (LRURec) and write its metrics and top-20 candidates to a run folder",
+  summary:
+    "train a retriever (LRURec, SASRec, BERT4Rec, NARM, pop) and write its metrics and top-20 candidates to a run folder",
   description:
     "Trains with the official LlamaRec schedule (AdamW lr 1e-3, weight decay 0.01, grad-norm clip 5, " +
     "validation Recall@10 every 500 iterations, early stopping after 20 without improvement; MovieLens: " +
@@ -59,6 +61,11 @@ export const trainRetrieverCommand: CommandSpec = {
       .option("--max-len <n>", "sequence length (official: 200 MovieLens, 50 others)", parseIntArg)
       .option("--lr <x>", "learning rate (official 1e-3)", parseNumberArg)
       .option("--weight-decay <x>", "AdamW weight decay (official 0.01)", parseNumberArg);
+    // Each model's own options, derived from its schema (retriever.options.<key> in a config file).
+    for (const o of modelOptionFlags()) {
+      if (o.kind === "number") cmd.option(o.flag, o.description, parseNumberArg);
+      else cmd.option(o.flag, o.description);
+    }
   },
   configFlags: {
     ...DATA_CONFIG_FLAGS,
@@ -75,6 +82,7 @@ export const trainRetrieverCommand: CommandSpec = {
     maxLen: "retriever.maxLen",
     lr: "retriever.lr",
     weightDecay: "retriever.weightDecay",
+    ...Object.fromEntries(modelOptionFlags().map((o) => [o.key, o.configPath])),
   },
   async run(ctx) {
     const r = retrieverSection.get(ctx.config);
@@ -129,10 +137,11 @@ export const trainRetrieverCommand: CommandSpec = {
     };
     process.once("SIGINT", onInterrupt);
     const result = await trainRetriever({
+      events: consoleEvents(),
       dataset,
       datasetOptions: recorded as unknown as Record<string, unknown>,
       model: r.model,
-      modelOptions: r.dropout === undefined ? {} : { dropout: r.dropout },
+      modelOptions: { ...r.options, ...(r.dropout === undefined ? {} : { dropout: r.dropout }) },
       training,
       runDir,
       resume,
