@@ -3,7 +3,7 @@
  * the rank of that item among all items, with their history excluded.
  */
 import type { Dataset } from "../data/dataset.js";
-import { progress as makeProgress } from "../util/progress.js";
+import { type Events, NO_EVENTS, startProgress } from "../util/events.js";
 import { labelStanding, rankFromStanding, type TieMode } from "./rank.js";
 import type { UserRank } from "./user-ranks.js";
 
@@ -58,6 +58,8 @@ export interface FullRankingOptions {
   users?: readonly number[];
   /** Label for the progress line; null = no progress output. */
   progressLabel?: string | null;
+  /** Where progress is reported (default: nowhere). */
+  events?: Events;
 }
 
 /**
@@ -96,7 +98,7 @@ export async function rankUsers(
   const bar =
     options.progressLabel === null
       ? null
-      : makeProgress(options.progressLabel ?? `ranking ${split}`, users.length);
+      : startProgress(options.events ?? NO_EVENTS, options.progressLabel ?? `ranking ${split}`, users.length);
   const out: UserRank[] = [];
   for (let start = 0; start < users.length; start += batchSize) {
     const batch = users.slice(start, start + batchSize);
