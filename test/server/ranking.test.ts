@@ -6,7 +6,6 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeTinyLlama } from "../../src/llm/tiny.js";
 import type { PromptIds, RankerBackend } from "../../src/ranker/backend.js";
 import { PromptBuilder } from "../../src/ranker/prompt.js";
 import { tokenizerFrom } from "../../src/ranker/training/model-source.js";
@@ -15,6 +14,7 @@ import { createServer, type LlamarecServer } from "../../src/server/app.js";
 import { type LoadedServing, loadServing } from "../../src/server/load.js";
 import { openRankerTools } from "../../src/server/ranker-setup.js";
 import { type RankerTools, type RankingOptions, RankingQueue } from "../../src/server/ranking.js";
+import { writeTinyLlama } from "../fixtures/tiny-llama.js";
 import { type TinyRun, trainTinyRun } from "./fixtures.js";
 
 interface ServedItem {
