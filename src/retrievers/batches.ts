@@ -93,14 +93,31 @@ export function epochOrder(n: number, seed: number, epoch: number): Uint32Array 
   return order;
 }
 
+export interface BatchSourceOptions {
+  batchSize: number;
+  maxLen: number;
+  slidingWindow: number;
+  seed: number;
+}
+
+/**
+ * Training batches addressed by (epoch, index), as the trainer consumes them (in order, once each). A model
+ * with its own batching (SequentialRetriever.trainingBatches) returns one; any randomness it draws must come
+ * from the model's checkpointed random state so that a resumed run gets the same batches.
+ */
+export interface BatchSource {
+  readonly batchesPerEpoch: number;
+  batch(epoch: number, index: number): SequenceBatch;
+}
+
 /** The training sequences of one dataset, served as shuffled batches addressed by (epoch, index). */
-export class TrainingBatches {
+export class TrainingBatches implements BatchSource {
   readonly sequences: number[][];
   readonly batchesPerEpoch: number;
 
   constructor(
     train: readonly (readonly number[])[],
-    readonly opts: { batchSize: number; maxLen: number; slidingWindow: number; seed: number },
+    readonly opts: BatchSourceOptions,
   ) {
     if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) {
       throw new RangeError(`batchSize must be a positive integer, got ${opts.batchSize}`);

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { defineConfigSection } from "../config/sections.js";
+import { type ModelOptionField, modelOptionFields } from "./registry.js";
 
 const positiveInt = z.number().int().positive();
 
@@ -15,8 +16,13 @@ export const retrieverSection = defineConfigSection(
     /** Run folder name under runsDir (default: <model>-<dataset>-<time>), or a path. */
     run: z.string().min(1).optional(),
     runsDir: z.string().min(1).default("runs"),
-    /** Model dropout (LRU: embedding and block dropout; official 0.2 — paper tunes it). */
+    /** Model dropout (LRU: embedding and block dropout; official 0.2 — paper tunes it); = options.dropout. */
     dropout: z.number().min(0).lt(1).optional(),
+    /**
+     * The model's own options (hiddenDim, numHeads, maskProb, ...), validated by the model's schema when
+     * training starts (src/retrievers/registry.ts); each also has a `llamarec train retriever` flag.
+     */
+    options: z.record(z.string(), z.unknown()).default({}),
     batchSize: positiveInt.optional(),
     maxLen: positiveInt.optional(),
     slidingWindow: z.number().positive().optional(),
@@ -39,3 +45,26 @@ export const retrieverSection = defineConfigSection(
 );
 
 export type RetrieverSectionConfig = z.output<typeof retrieverSection.schema>;
+
+/** A model option's CLI flag: `--mask-prob <value>` → retriever.options.maskProb. */
+export interface ModelOptionFlag {
+  /** commander's attribute name (camelCase), also the option key. */
+  key: string;
+  flag: string;
+  description: string;
+  kind: ModelOptionField["kind"];
+  configPath: string;
+}
+
+/** Flags for every model option except `dropout` (a section field of its own). */
+export function modelOptionFlags(): ModelOptionFlag[] {
+  return modelOptionFields()
+    .filter((f) => f.key !== "dropout")
+    .map((f) => ({
+      key: f.key,
+      flag: `--${f.key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}${f.kind === "boolean" ? "" : " <value>"}`,
+      description: `${f.description} [${f.models.join(", ")}]`,
+      kind: f.kind,
+      configPath: `retriever.options.${f.key}`,
+    }));
+}

@@ -113,6 +113,7 @@ export async function evaluateRun(
     const model = createRetriever(config.retriever.model, {
       ...config.retriever.modelOptions,
       numItems: dataset.numItems,
+      maxLen: cfg.maxLen,
     });
     restoreWeights(model.parameters(), ckpt.best, `${ckptPath} (best weights)`);
     const evaluation = evaluateRetriever(model, dataset, { ...cfg, candidateCount: 0 });

@@ -175,3 +175,11 @@ export function hardSigmoid(a: Tensor): Tensor {
     (x) => (x > -3 && x < 3 ? 1 / 6 : 0),
   );
 }
+
+export function relu(a: Tensor): Tensor {
+  return unary(
+    a,
+    (x) => (x > 0 ? x : 0),
+    (x) => (x > 0 ? 1 : 0),
+  );
+}

@@ -1,0 +1,225 @@
+/**
+ * SASRec (Kang & McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018) as the LlamaRec authors'
+ * code base implements it (Yue et al., model/sasrec.py + model/attention.py of
+ * github.com/Yueeeeeeee/RecSys-Extraction-Attack, whose baselines the LlamaRec/LRURec papers report):
+ *   item embedding (padding row 0) + learned positions (1…n from the first item, 0 on padding) → dropout →
+ *   blocks of [q = LN(x); a = causal multi-head attention(Wq·q, Wk·x, Wv·x) with attention dropout, no output
+ *   projection; x = LN(a + q); x = LN(dropout(W₂·dropout(ReLU(W₁·x))) + x)] → scores = x·Eᵀ (no bias).
+ * 2 blocks, 2 heads, d = 64, feed-forward 4d; trained, like every retriever here, with cross-entropy over all
+ * items at every labelled position (the shared trainer; the authors' SASRec trainer uses one sampled negative
+ * with BCE — the LlamaRec paper trains its baselines with cross-entropy over all items).
+ *
+ * Where this differs from the authors' code, and why:
+ * - Init as theirs: truncated normal (σ 0.02, ±0.04) on every block weight and bias except layer norms;
+ *   item and position embeddings N(0, 1) (torch's default), the padding row zero and never updated.
+ * - Layer norm is the standard one (biased variance inside the square root, ε 1e-5); theirs divides by the
+ *   unbiased std + 1e-6 — a ~0.8% rescaling the learned gain absorbs.
+ * - A query inside the left padding attends to nothing and outputs 0: in their code every key of such a
+ *   query is masked with the same −1e9, so it averages all positions, future items included. That only
+ *   touches the label "first item from nothing" (the position just before a history), which here sees no
+ *   item at all.
+ * - The original paper's SASRec (pre-LN residuals, shared item embedding, BCE) differs from both; the
+ *   numbers to match (LlamaRec Table 1) come from the authors' code, so that is what is followed.
+ */
+import { z } from "zod";
+import { BufferArena, withArena } from "../tensor/memory.js";
+import { Dropout, Embedding, LayerNorm, Linear } from "../tensor/nn/layers.js";
+import { Module, ModuleList } from "../tensor/nn/module.js";
+import { multiHeadAttention } from "../tensor/ops/attention.js";
+import { linearCrossEntropy } from "../tensor/ops/cross_entropy.js";
+import { add, relu } from "../tensor/ops/elementwise.js";
+import { matmul } from "../tensor/ops/matmul.js";
+import { reshape } from "../tensor/ops/shape.js";
+import { Rng } from "../tensor/rng.js";
+import { backward, clearTape, noGrad } from "../tensor/tape.js";
+import { Tensor } from "../tensor/tensor.js";
+import { dropPaddingRowGrad, firstTokenIndex, positionIds } from "./positions.js";
+import type { RetrieverContext, RetrieverEntry } from "./registry.js";
+import type { SequenceBatch, SequentialRetriever } from "./types.js";
+
+const probability = z.number().min(0).lt(1);
+
+export const sasrecOptions = z.strictObject({
+  hiddenDim: z.number().int().positive().default(64).describe("hidden size (64)"),
+  numBlocks: z.number().int().positive().default(2).describe("transformer blocks (2)"),
+  numHeads: z.number().int().positive().default(2).describe("attention heads (2)"),
+  dropout: probability.default(0.2).describe("embedding, residual and feed-forward dropout (tuned 0.1–0.5)"),
+  attnDropout: probability.optional().describe("dropout on attention weights (default: dropout)"),
+});
+
+export type SasrecConfig = z.output<typeof sasrecOptions> & RetrieverContext;
+
+/** Attention weights' dropout draws from this module's own stream (checkpointed with the others). */
+class CausalSelfAttention extends Module {
+  readonly linearLayers: ModuleList<Linear>;
+  readonly layerNorm: LayerNorm;
+
+  constructor(
+    d: number,
+    readonly heads: number,
+    readonly pAttn: number,
+    private readonly rng: Rng,
+  ) {
+    super();
+    this.linearLayers = this.registerModule(
+      "linear_layers",
+      new ModuleList([new Linear(d, d), new Linear(d, d), new Linear(d, d)]),
+    );
+    this.layerNorm = this.registerModule("layer_norm", new LayerNorm(d));
+  }
+
+  protected override ownRng(): Rng {
+    return this.rng;
+  }
+
+  /** LN(attention(Wq·query, Wk·x, Wv·x) + query). */
+  forward(query: Tensor, x: Tensor, keyStart: Int32Array): Tensor {
+    const [wq, wk, wv] = this.linearLayers.items as [Linear, Linear, Linear];
+    const a = multiHeadAttention(wq.forward(query), wk.forward(x), wv.forward(x), {
+      heads: this.heads,
+      causal: true,
+      keyStart,
+      dropout: this.training ? this.pAttn : 0,
+      rng: this.rng,
+    });
+    return this.layerNorm.forward(add(a, query));
+  }
+}
+
+class FeedForward extends Module {
+  readonly conv1: Linear;
+  readonly conv2: Linear;
+  readonly dropout: Dropout;
+  readonly layerNorm: LayerNorm;
+
+  constructor(d: number, p: number, rng: Rng) {
+    super();
+    this.conv1 = this.registerModule("conv1", new Linear(d, 4 * d));
+    this.conv2 = this.registerModule("conv2", new Linear(4 * d, d));
+    this.dropout = this.registerModule("dropout", new Dropout(p, rng.fork()));
+    this.layerNorm = this.registerModule("layer_norm", new LayerNorm(d));
+  }
+
+  forward(x: Tensor): Tensor {
+    const inner = this.dropout.forward(relu(this.conv1.forward(x)));
+    return this.layerNorm.forward(add(this.dropout.forward(this.conv2.forward(inner)), x));
+  }
+}
+
+class SasBlock extends Module {
+  readonly layerNorm: LayerNorm;
+  readonly attention: CausalSelfAttention;
+  readonly feedForward: FeedForward;
+
+  constructor(c: SasrecConfig, rng: Rng) {
+    super();
+    this.layerNorm = this.registerModule("layer_norm", new LayerNorm(c.hiddenDim));
+    this.attention = this.registerModule(
+      "attention",
+      new CausalSelfAttention(c.hiddenDim, c.numHeads, c.attnDropout ?? c.dropout, rng.fork()),
+    );
+    this.feedForward = this.registerModule("feed_forward", new FeedForward(c.hiddenDim, c.dropout, rng));
+  }
+
+  forward(x: Tensor, keyStart: Int32Array): Tensor {
+    return this.feedForward.forward(this.attention.forward(this.layerNorm.forward(x), x, keyStart));
+  }
+}
+
+class SasEmbedding extends Module {
+  readonly token: Embedding;
+  readonly position: Embedding;
+  readonly dropout: Dropout;
+
+  constructor(c: SasrecConfig, rng: Rng) {
+    super();
+    this.token = this.registerModule("token", new Embedding(c.numItems + 1, c.hiddenDim));
+    this.position = this.registerModule("position", new Embedding(c.maxLen + 1, c.hiddenDim));
+    this.dropout = this.registerModule("dropout", new Dropout(c.dropout, rng.fork()));
+  }
+}
+
+export class SasRec extends Module implements SequentialRetriever {
+  readonly modelName = "sasrec";
+  readonly config: Readonly<SasrecConfig>;
+  readonly numItems: number;
+  readonly embedding: SasEmbedding;
+  readonly blocks: ModuleList<SasBlock>;
+  private readonly arena = new BufferArena();
+
+  constructor(config: SasrecConfig) {
+    super();
+    if (config.hiddenDim % config.numHeads !== 0)
+      throw new RangeError(
+        `sasrec: hiddenDim ${config.hiddenDim} is not divisible by ${config.numHeads} heads`,
+      );
+    this.config = Object.freeze({ ...config });
+    this.numItems = config.numItems;
+    const rng = new Rng(config.seed);
+    this.embedding = this.registerModule("embedding", new SasEmbedding(config, rng));
+    this.blocks = this.registerModule(
+      "model",
+      new ModuleList(Array.from({ length: config.numBlocks }, () => new SasBlock(config, rng))),
+    );
+    for (const w of [this.embedding.token.weight, this.embedding.position.weight])
+      for (let i = 0; i < w.data.length; i++) w.data[i] = rng.normal();
+    this.embedding.token.weight.data.fill(0, 0, config.hiddenDim);
+    for (const [name, p] of this.blocks.namedParameters()) {
+      if (!name.includes("layer_norm")) rng.fillTruncatedNormal(p.data, 0.02, -0.04, 0.04);
+    }
+    this.namedParameters(); // names from the root
+  }
+
+  setTraining(training: boolean): void {
+    this.train(training);
+  }
+
+  /** Hidden states [B, L, d] of a left-padded batch. */
+  private hidden(tokens: Int32Array, B: number, L: number): Tensor {
+    if (L > this.config.maxLen)
+      throw new RangeError(`sasrec: sequences of length ${L} exceed maxLen ${this.config.maxLen}`);
+    const start = firstTokenIndex(tokens, B, L);
+    const e = this.embedding;
+    let x = e.dropout.forward(
+      add(e.token.forward(tokens, [B, L]), e.position.forward(positionIds(start, L), [B, L])),
+    );
+    for (const block of this.blocks.items) x = block.forward(x, start);
+    return x;
+  }
+
+  lossAndBackward(batch: SequenceBatch): number {
+    clearTape();
+    const { batchSize: B, seqLen: L } = batch;
+    return withArena(this.arena, () => {
+      const h = reshape(this.hidden(batch.tokens, B, L), [B * L, this.config.hiddenDim]);
+      const loss = linearCrossEntropy(h, this.embedding.token.weight, null, batch.labels, 0);
+      backward(loss);
+      dropPaddingRowGrad(this.embedding.token.weight.grad, this.config.hiddenDim);
+      return loss.item();
+    });
+  }
+
+  scoreNext(tokens: Int32Array, batchSize: number, seqLen: number): Float32Array {
+    const wasTraining = this.training;
+    this.eval();
+    try {
+      return noGrad(() => {
+        const d = this.config.hiddenDim;
+        const h = this.hidden(tokens, batchSize, seqLen);
+        const last = new Float32Array(batchSize * d);
+        for (let b = 0; b < batchSize; b++)
+          last.set(h.data.subarray(((b + 1) * seqLen - 1) * d, (b + 1) * seqLen * d), b * d);
+        return matmul(new Tensor(last, [batchSize, d]), this.embedding.token.weight, { transB: true }).data;
+      });
+    } finally {
+      this.train(wasTraining);
+    }
+  }
+}
+
+export const sasrecEntry: RetrieverEntry<typeof sasrecOptions> = {
+  name: "sasrec",
+  description: "SASRec: causal self-attention (Kang & McAuley 2018), as the LlamaRec authors' baseline",
+  schema: sasrecOptions,
+  create: (config) => new SasRec(config),
+};
