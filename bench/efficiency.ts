@@ -33,7 +33,6 @@ import { GgufModel } from "../src/llm/gguf/model.js";
 import { writeLlamaGguf } from "../src/llm/model/gguf-export.js";
 import type { LlamaForCausalLM } from "../src/llm/model/llama.js";
 import { loadLlama } from "../src/llm/model/load.js";
-import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../src/llm/model/synthetic.js";
 import { tokenizerFromGguf } from "../src/llm/tokenizer/gguf.js";
 import type { Tokenizer } from "../src/llm/tokenizer/types.js";
 import type { PromptIds } from "../src/ranker/backend.js";
@@ -43,6 +42,7 @@ import { PromptBuilder } from "../src/ranker/prompt.js";
 import { Verbalizer } from "../src/ranker/verbalizer.js";
 import { renderSvg } from "../src/report/charts.js";
 import { writeFileAtomicSync } from "../src/util/atomic.js";
+import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../test/fixtures/synthetic-llama.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -72,10 +72,7 @@ const skipCpp = flag("--skip-cpp");
 const svgPath = arg("--svg", join(ROOT, "docs", "efficiency.svg"));
 const jsonPath = arg("--json", "");
 const CONTEXT = 4096;
-const TINY_CANDIDATES = [
-  join(ROOT, "models", "llama-2-tiny-random.gguf"),
-  join(ROOT, "..", "shared", "models", "llama-2-tiny-random.gguf"),
-];
+const TINY_GGUF = join(ROOT, "models", "llama-2-tiny-random.gguf");
 
 for (const l of [...lengths, ...largeLengths])
   if (!(Number.isInteger(l) && l >= 1 && l <= 64)) throw new Error(`--lengths: ${l} is not in 1..64`);
@@ -426,8 +423,8 @@ function chart(rows: Row[], labels: string[]): string {
 
 // ---------------------------------------------------------------------------------------------------------
 
-const tinyPath = TINY_CANDIDATES.find((p) => existsSync(p));
-if (!tinyPath) throw new Error(`tiny Llama 2 GGUF not found (looked at ${TINY_CANDIDATES.join(", ")})`);
+const tinyPath = TINY_GGUF;
+if (!existsSync(tinyPath)) throw new Error(`${tinyPath} not found (the bundled tiny Llama 2 GGUF)`);
 const g = GgufModel.open(tinyPath);
 const tok = tokenizerFromGguf(g.file);
 g.close();

@@ -15,7 +15,6 @@ import { performance } from "node:perf_hooks";
 import { LLAMAREC_LORA } from "../src/llm/lora/config.js";
 import { writeLlamaGguf } from "../src/llm/model/gguf-export.js";
 import type { LlamaForCausalLM } from "../src/llm/model/llama.js";
-import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../src/llm/model/synthetic.js";
 import { EngineBackend } from "../src/ranker/backends/engine.js";
 import { LlamaCppBackend } from "../src/ranker/backends/llamacpp.js";
 import { kernels } from "../src/tensor/kernels/index.js";
@@ -23,6 +22,7 @@ import { linearCrossEntropy } from "../src/tensor/ops/cross_entropy.js";
 import { AdamW } from "../src/tensor/optim/adamw.js";
 import { Rng } from "../src/tensor/rng.js";
 import { backward } from "../src/tensor/tape.js";
+import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../test/fixtures/synthetic-llama.js";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);

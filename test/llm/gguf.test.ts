@@ -15,7 +15,7 @@ import { GgufFile } from "../../src/llm/gguf/reader.js";
 import { GgmlType, type GgufValue, GgufValueType } from "../../src/llm/gguf/types.js";
 import { encodeGguf, gguf, writeGguf } from "../../src/llm/gguf/writer.js";
 import { InputError } from "../../src/util/errors.js";
-import { HAVE_SHARED, SHARED_TINY_GGUF } from "./shared-model.js";
+import { TINY_LLAMA2_GGUF } from "./shared-model.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "llamarec-gguf-"));
 
@@ -263,8 +263,8 @@ describe("GGUF writer + reader", () => {
     expect(() => GgufFile.open(join(dir, "missing.gguf"))).toThrow(/cannot open/);
   });
 
-  it.skipIf(!HAVE_SHARED)("reads the shared llama-2-tiny-random.gguf (F16 matrices, 32k vocab)", () => {
-    const f = GgufFile.open(SHARED_TINY_GGUF);
+  it("reads the bundled llama-2-tiny-random.gguf (F16 matrices, 32k vocab)", () => {
+    const f = GgufFile.open(TINY_LLAMA2_GGUF);
     try {
       expect(f.architecture).toBe("llama");
       expect((f.get("tokenizer.ggml.tokens") as string[]).length).toBe(32000);
@@ -277,7 +277,7 @@ describe("GGUF writer + reader", () => {
       expect(Buffer.from(quantize(GgmlType.F16, f.readTensor("blk.0.attn_q.weight")))).toEqual(
         Buffer.from(raw),
       );
-      expect(readFileSync(SHARED_TINY_GGUF).subarray(0, 4).toString()).toBe("GGUF");
+      expect(readFileSync(TINY_LLAMA2_GGUF).subarray(0, 4).toString()).toBe("GGUF");
     } finally {
       f.close();
     }

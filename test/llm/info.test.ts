@@ -6,15 +6,15 @@ import { describe, expect, it } from "vitest";
 import { modelInfoCommand } from "../../src/cli/commands/model-info.js";
 import { GgmlType } from "../../src/llm/gguf/types.js";
 import { describeModel } from "../../src/llm/info.js";
+import { scratchConfig } from "../../src/llm/model/scratch.js";
+import { describeRankerModel, formatRankerModelInfo } from "../../src/ranker/model-info.js";
 import {
   builtinSpmVocab,
   randomLlamaWeights,
-  scratchConfig,
-  writeLlamaGguf,
   writeTinyLlama,
-} from "../../src/llm/tiny.js";
-import { describeRankerModel, formatRankerModelInfo } from "../../src/ranker/model-info.js";
-import { HAVE_SHARED, SHARED_TINY_GGUF } from "./shared-model.js";
+  writeWeightsGguf,
+} from "../fixtures/tiny-llama.js";
+import { TINY_LLAMA2_GGUF } from "./shared-model.js";
 
 describe("model info", () => {
   it("describes the GGUF file and the HF folder of the same tiny model identically", async () => {
@@ -38,7 +38,7 @@ describe("model info", () => {
     const dir = mkdtempSync(join(tmpdir(), "llamarec-info-"));
     const vocab = builtinSpmVocab();
     const config = scratchConfig("scratch:tiny", { size: vocab.tokens.length, bosId: 1, eosId: 2 });
-    writeLlamaGguf(join(dir, "f16.gguf"), config, randomLlamaWeights(config), vocab, {
+    writeWeightsGguf(join(dir, "f16.gguf"), config, randomLlamaWeights(config), vocab, {
       matrixType: GgmlType.F16,
     });
     const info = describeModel(join(dir, "f16.gguf"));
@@ -63,8 +63,8 @@ describe("model info", () => {
     );
   });
 
-  it.skipIf(!HAVE_SHARED)("reports both letter id sets for the Llama 2 tokenizer", () => {
-    const info = describeRankerModel(SHARED_TINY_GGUF);
+  it("reports both letter id sets for the Llama 2 tokenizer", () => {
+    const info = describeRankerModel(TINY_LLAMA2_GGUF);
     expect(info.letterIds!.answerPosition!.slice(0, 3)).toEqual([29909, 29933, 29907]);
     expect(info.letterIds!.isolated!.slice(0, 3)).toEqual([319, 350, 315]);
     expect(info.tensorTypes.F16!.tensors).toBe(9);

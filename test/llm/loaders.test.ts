@@ -12,9 +12,10 @@ import {
 } from "../../src/llm/config.js";
 import { GgufModel } from "../../src/llm/gguf/model.js";
 import { HfModel, llamaConfigFromHf } from "../../src/llm/hf/model.js";
-import { randomLlamaWeights, scratchConfig, writeTinyLlama } from "../../src/llm/tiny.js";
+import { scratchConfig } from "../../src/llm/model/scratch.js";
 import { encodeSafetensors } from "../../src/tensor/safetensors.js";
-import { HAVE_SHARED, SHARED_TINY_GGUF } from "./shared-model.js";
+import { randomLlamaWeights, writeTinyLlama } from "../fixtures/tiny-llama.js";
+import { TINY_LLAMA2_GGUF } from "./shared-model.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "llamarec-load-"));
 
@@ -248,8 +249,8 @@ describe("GGUF and HF loaders give identical weights", () => {
     expect(() => HfModel.open(join(dir, "nowhere"))).toThrow(/no config\.json/);
   });
 
-  it.skipIf(!HAVE_SHARED)("reads the shared GGUF's config", () => {
-    const g = GgufModel.open(SHARED_TINY_GGUF);
+  it("reads the bundled GGUF's config", () => {
+    const g = GgufModel.open(TINY_LLAMA2_GGUF);
     try {
       expect(g.config).toMatchObject({
         architecture: "llama",

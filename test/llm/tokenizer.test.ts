@@ -6,7 +6,6 @@ import { gunzipSync } from "node:zlib";
 import type { Llama, LlamaModel } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GgufFile } from "../../src/llm/gguf/reader.js";
-import { builtinSpmVocab, spmVocabFromGguf, trainByteLevelBpe, writeTinyLlama } from "../../src/llm/tiny.js";
 import {
   ByteLevelBpeTokenizer,
   bytesToUnicode,
@@ -19,7 +18,13 @@ import { loadTokenizer } from "../../src/llm/tokenizer/index.js";
 import { SpmTokenizer } from "../../src/llm/tokenizer/spm.js";
 import type { Tokenizer } from "../../src/llm/tokenizer/types.js";
 import { PAPER_PROMPT, PromptBuilder } from "../../src/ranker/prompt.js";
-import { HAVE_SHARED, SHARED_TINY_GGUF } from "./shared-model.js";
+import {
+  builtinSpmVocab,
+  spmVocabFromGguf,
+  trainByteLevelBpe,
+  writeTinyLlama,
+} from "../fixtures/tiny-llama.js";
+import { TINY_LLAMA2_GGUF } from "./shared-model.js";
 
 const LETTERS = Array.from({ length: 20 }, (_, i) => String.fromCharCode(65 + i));
 
@@ -154,7 +159,7 @@ describe("HF tokenizer.json (via @huggingface/tokenizers)", () => {
   });
 });
 
-describe.skipIf(!HAVE_SHARED)(
+describe(
   "token ids equal llama.cpp (llama-2-tiny-random.gguf, real Llama 2 vocabulary)",
   () => {
     let llama: Llama;
@@ -164,8 +169,8 @@ describe.skipIf(!HAVE_SHARED)(
     beforeAll(async () => {
       const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
       llama = await getLlama({ gpu: false, build: "never", maxThreads: 2, logLevel: LlamaLogLevel.error });
-      model = await llama.loadModel({ modelPath: SHARED_TINY_GGUF });
-      const f = GgufFile.open(SHARED_TINY_GGUF);
+      model = await llama.loadModel({ modelPath: TINY_LLAMA2_GGUF });
+      const f = GgufFile.open(TINY_LLAMA2_GGUF);
       spm = tokenizerFromGguf(f);
       f.close();
     });
@@ -186,7 +191,7 @@ describe.skipIf(!HAVE_SHARED)(
 
     it("HF tokenizer.json written from the same vocabulary", async () => {
       const dir = mkdtempSync(join(tmpdir(), "llamarec-tok-"));
-      const f = GgufFile.open(SHARED_TINY_GGUF);
+      const f = GgufFile.open(TINY_LLAMA2_GGUF);
       const vocab = spmVocabFromGguf(f);
       f.close();
       const paths = await writeTinyLlama(dir, { vocab });

@@ -17,8 +17,6 @@ import { exportPeft } from "../../src/llm/lora/peft.js";
 import { writeLlamaGguf } from "../../src/llm/model/gguf-export.js";
 import type { LlamaForCausalLM } from "../../src/llm/model/llama.js";
 import { loadLlama } from "../../src/llm/model/load.js";
-import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../../src/llm/model/synthetic.js";
-import { writeTinyLlama } from "../../src/llm/tiny.js";
 import { tokenizerFromGguf } from "../../src/llm/tokenizer/gguf.js";
 import type { PromptIds } from "../../src/ranker/backend.js";
 import { EngineBackend } from "../../src/ranker/backends/engine.js";
@@ -26,7 +24,9 @@ import { LlamaCppBackend } from "../../src/ranker/backends/llamacpp.js";
 import { PromptBuilder } from "../../src/ranker/prompt.js";
 import { logSoftmax, Verbalizer } from "../../src/ranker/verbalizer.js";
 import { Rng } from "../../src/tensor/rng.js";
-import { HAVE_SHARED, SHARED_TINY_GGUF } from "../llm/shared-model.js";
+import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../fixtures/synthetic-llama.js";
+import { writeTinyLlama } from "../fixtures/tiny-llama.js";
+import { TINY_LLAMA2_GGUF } from "../llm/shared-model.js";
 
 const TOL = 1e-3;
 const dir = mkdtempSync(join(tmpdir(), "llamarec-agree-"));
@@ -184,9 +184,9 @@ describe("engine vs llama.cpp across architectures (synthetic vocabulary, 200-to
   }
 });
 
-describe.skipIf(!HAVE_SHARED)("engine vs llama.cpp on /work/shared/models/llama-2-tiny-random.gguf", () => {
+describe("engine vs llama.cpp on the bundled models/llama-2-tiny-random.gguf", () => {
   it("agrees on a ranking prompt (F16 weights, real Llama 2 vocabulary)", async () => {
-    const g = GgufModel.open(SHARED_TINY_GGUF);
+    const g = GgufModel.open(TINY_LLAMA2_GGUF);
     const tok = tokenizerFromGguf(g.file);
     g.close();
     const verbalizer = Verbalizer.create(tok);
@@ -195,10 +195,10 @@ describe.skipIf(!HAVE_SHARED)("engine vs llama.cpp on /work/shared/models/llama-
       candidates: Array.from({ length: 20 }, (_, i) => `Some Movie ${i} (19${70 + i})`),
     });
     const prompts = [{ ids: prompt.ids, letterIds: verbalizer.ids }];
-    const engine = await EngineBackend.open({ modelPath: SHARED_TINY_GGUF });
+    const engine = await EngineBackend.open({ modelPath: TINY_LLAMA2_GGUF });
     const { diff } = compare(
       await engine.scorePrompts(prompts),
-      await llamaCppScores(SHARED_TINY_GGUF, prompts),
+      await llamaCppScores(TINY_LLAMA2_GGUF, prompts),
     );
     expect(diff).toBeLessThan(TOL);
   });

@@ -12,10 +12,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeLlamaGguf } from "../../src/llm/model/gguf-export.js";
-import { syntheticSpmVocab } from "../../src/llm/model/synthetic.js";
 import { EngineBackend } from "../../src/ranker/backends/engine.js";
 import { LlamaCppBackend, serializeSampling } from "../../src/ranker/backends/llamacpp.js";
 import { logSoftmax } from "../../src/ranker/verbalizer.js";
+import { syntheticSpmVocab } from "../fixtures/synthetic-llama.js";
 import { type MarkerPrompt, markerModel, markerPrompts } from "./marker-model.js";
 
 const VOCAB = 32000;

@@ -10,14 +10,14 @@ import type { WeightSource } from "../../src/llm/config.js";
 import { type LoraAdapter, readLoraGguf, writeLoraGguf } from "../../src/llm/gguf/lora.js";
 import { GgufModel } from "../../src/llm/gguf/model.js";
 import { HfModel } from "../../src/llm/hf/model.js";
-import { type TinyModelPaths, writeTinyLlama } from "../../src/llm/tiny.js";
 import { tokenizerFromGguf } from "../../src/llm/tokenizer/gguf.js";
 import type { Tokenizer } from "../../src/llm/tokenizer/types.js";
 import { LlamaCppBackend } from "../../src/ranker/backends/llamacpp.js";
 import { PromptBuilder } from "../../src/ranker/prompt.js";
 import { logSoftmax, Verbalizer } from "../../src/ranker/verbalizer.js";
+import { type TinyModelPaths, writeTinyLlama } from "../fixtures/tiny-llama.js";
 import { referenceLogits } from "../llm/reference-forward.js";
-import { HAVE_SHARED, SHARED_TINY_GGUF } from "../llm/shared-model.js";
+import { TINY_LLAMA2_GGUF } from "../llm/shared-model.js";
 
 /** A WeightSource with LoRA merged in: W + (alpha / r)·B·A. */
 function withLora(base: WeightSource, lora: LoraAdapter): WeightSource {
@@ -193,11 +193,11 @@ describe("llama.cpp backend on a tiny random Llama written by us (no shared file
   });
 });
 
-describe.skipIf(!HAVE_SHARED)(
+describe(
   "llama.cpp backend on llama-2-tiny-random.gguf (converted by llama.cpp tools)",
   () => {
     it("matches the reference forward on our GGUF loader (F16 weights, permuted Q/K)", async () => {
-      const g = GgufModel.open(SHARED_TINY_GGUF);
+      const g = GgufModel.open(TINY_LLAMA2_GGUF);
       const tok = tokenizerFromGguf(g.file);
       const verbalizer = Verbalizer.create(tok);
       const prompt = new PromptBuilder(tok).build({
@@ -205,7 +205,7 @@ describe.skipIf(!HAVE_SHARED)(
         candidates: ["Heat (1995)", "Casino (1995)", "Sabrina (1995)"],
       });
       const backend = await LlamaCppBackend.open({
-        modelPath: SHARED_TINY_GGUF,
+        modelPath: TINY_LLAMA2_GGUF,
         threads: 2,
         sequences: 1,
         kvCacheF32: true,

@@ -10,9 +10,9 @@
  */
 import type { LlamaConfig } from "../../src/llm/config.js";
 import type { LlamaForCausalLM } from "../../src/llm/model/llama.js";
-import { randomLlama, tinyLlamaConfig } from "../../src/llm/model/synthetic.js";
 import type { PromptIds } from "../../src/ranker/backend.js";
 import { Rng } from "../../src/tensor/rng.js";
+import { randomLlama, tinyLlamaConfig } from "../fixtures/synthetic-llama.js";
 
 export const LETTERS = 20;
 /** Letter k is token LETTER0 + k ("A".."T" in syntheticSpmVocab). */

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { GgufFile } from "../../src/llm/gguf/reader.js";
-import { builtinSpmVocab } from "../../src/llm/tiny.js";
 import { tokenizerFromGguf } from "../../src/llm/tokenizer/gguf.js";
 import { SpmTokenizer } from "../../src/llm/tokenizer/spm.js";
 import { indexLetter, PAPER_PROMPT, PromptBuilder } from "../../src/ranker/prompt.js";
 import { Verbalizer } from "../../src/ranker/verbalizer.js";
-import { HAVE_SHARED, SHARED_TINY_GGUF } from "../llm/shared-model.js";
+import { builtinSpmVocab } from "../fixtures/tiny-llama.js";
+import { TINY_LLAMA2_GGUF } from "../llm/shared-model.js";
 
 const tok = new SpmTokenizer({ ...builtinSpmVocab(), addBos: true, addSpacePrefix: true });
 
@@ -109,9 +109,9 @@ describe("PromptBuilder", () => {
   });
 });
 
-describe.skipIf(!HAVE_SHARED)("PromptBuilder with the Llama 2 tokenizer", () => {
+describe("PromptBuilder with the Llama 2 tokenizer", () => {
   it("ends with the newline byte token 13, as the official collator asserts", () => {
-    const f = GgufFile.open(SHARED_TINY_GGUF);
+    const f = GgufFile.open(TINY_LLAMA2_GGUF);
     const llama2 = tokenizerFromGguf(f);
     f.close();
     const b = new PromptBuilder(llama2);

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { GgufFile } from "../../src/llm/gguf/reader.js";
-import { builtinSpmVocab } from "../../src/llm/tiny.js";
 import { tokenizerFromGguf } from "../../src/llm/tokenizer/gguf.js";
 import { SpmTokenizer } from "../../src/llm/tokenizer/spm.js";
 import { PromptBuilder } from "../../src/ranker/prompt.js";
 import { logSoftmax, Verbalizer } from "../../src/ranker/verbalizer.js";
-import { HAVE_SHARED, SHARED_TINY_GGUF } from "../llm/shared-model.js";
+import { builtinSpmVocab } from "../fixtures/tiny-llama.js";
+import { TINY_LLAMA2_GGUF } from "../llm/shared-model.js";
 
 const tok = new SpmTokenizer({ ...builtinSpmVocab(), addBos: true, addSpacePrefix: true });
 
@@ -54,9 +54,9 @@ describe("Verbalizer", () => {
   });
 });
 
-describe.skipIf(!HAVE_SHARED)("Verbalizer on the Llama 2 tokenizer", () => {
+describe("Verbalizer on the Llama 2 tokenizer", () => {
   it("answer-position ids (29909 = 'A' …) differ from the official isolated ids (319 = '▁A' …)", () => {
-    const f = GgufFile.open(SHARED_TINY_GGUF);
+    const f = GgufFile.open(TINY_LLAMA2_GGUF);
     const llama2 = tokenizerFromGguf(f);
     f.close();
     const answer = Verbalizer.create(llama2);

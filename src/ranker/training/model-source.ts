@@ -12,7 +12,7 @@ import { GgufFile } from "../../llm/gguf/reader.js";
 import type { GgufValue } from "../../llm/gguf/types.js";
 import { LlamaForCausalLM } from "../../llm/model/llama.js";
 import { loadLlama } from "../../llm/model/load.js";
-import { scratchConfig } from "../../llm/tiny.js";
+import { scratchConfig } from "../../llm/model/scratch.js";
 import { tokenizerFromGguf } from "../../llm/tokenizer/gguf.js";
 import { HfTokenizer } from "../../llm/tokenizer/hf.js";
 import type { Tokenizer } from "../../llm/tokenizer/types.js";

@@ -10,7 +10,6 @@ import { attachLoraFromPath } from "../../../src/llm/lora/load.js";
 import { exportPeft, importPeft, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE } from "../../../src/llm/lora/peft.js";
 import { writeLlamaGguf } from "../../../src/llm/model/gguf-export.js";
 import { loadLlama } from "../../../src/llm/model/load.js";
-import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../../../src/llm/model/synthetic.js";
 import { gradCheck } from "../../../src/tensor/gradcheck.js";
 import { add, mul } from "../../../src/tensor/ops/elementwise.js";
 import { linear } from "../../../src/tensor/ops/matmul.js";
@@ -18,6 +17,7 @@ import { sumAll } from "../../../src/tensor/ops/reduce.js";
 import { loadSafetensors, saveSafetensors } from "../../../src/tensor/safetensors.js";
 import { backward, noGrad } from "../../../src/tensor/tape.js";
 import { Tensor } from "../../../src/tensor/tensor.js";
+import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../../fixtures/synthetic-llama.js";
 import { maxAbsDiff, Rng, randn } from "../model/helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "llamarec-lora-"));

@@ -8,11 +8,11 @@ import { gguf, writeGguf } from "../../../src/llm/gguf/writer.js";
 import { llamaGgufMetadata, llamaGgufTensors, writeLlamaGguf } from "../../../src/llm/model/gguf-export.js";
 import { LlamaForCausalLM } from "../../../src/llm/model/llama.js";
 import { loadLlama } from "../../../src/llm/model/load.js";
-import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../../../src/llm/model/synthetic.js";
-import { writeTinyLlama } from "../../../src/llm/tiny.js";
 import { gradCheck } from "../../../src/tensor/gradcheck.js";
 import { linearCrossEntropy } from "../../../src/tensor/ops/cross_entropy.js";
 import { backward, noGrad } from "../../../src/tensor/tape.js";
+import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../../fixtures/synthetic-llama.js";
+import { writeTinyLlama } from "../../fixtures/tiny-llama.js";
 import { maxAbsDiff, Rng } from "./helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "llamarec-model-"));

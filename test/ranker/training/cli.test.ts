@@ -9,7 +9,7 @@ import { rankCommand } from "../../../src/cli/commands/rank.js";
 import { trainRankerCommand } from "../../../src/cli/commands/train-ranker.js";
 import { runCli } from "../../../src/cli/program.js";
 import { generateSynthetic, writeSyntheticCsv } from "../../../src/data/index.js";
-import { writeTinyLlama } from "../../../src/llm/tiny.js";
+import { writeTinyLlama } from "../../fixtures/tiny-llama.js";
 
 function sink() {
   let text = "";

@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { syntheticDataset } from "../../../src/data/index.js";
-import { writeTinyLlama } from "../../../src/llm/tiny.js";
 import { rankRun } from "../../../src/ranker/rank-run.js";
 import { trainRankerRun } from "../../../src/ranker/training/ranker-run.js";
 import { writeCandidates } from "../../../src/retrievers/candidates.js";
 import { datasetRef, runPaths, writeRunConfig } from "../../../src/run/index.js";
+import { writeTinyLlama } from "../../fixtures/tiny-llama.js";
 import { fakeCandidates } from "./fixtures.js";
 
 const { dataset } = syntheticDataset(

@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { syntheticDataset } from "../../../src/data/index.js";
-import { writeTinyLlama } from "../../../src/llm/tiny.js";
 import { PromptBuilder } from "../../../src/ranker/prompt.js";
 import { evaluationInstances, TrainingExamples } from "../../../src/ranker/training/examples.js";
 import { loadRankerModel } from "../../../src/ranker/training/model-source.js";
@@ -17,6 +16,7 @@ import {
 } from "../../../src/ranker/training/trainer.js";
 import { Verbalizer } from "../../../src/ranker/verbalizer.js";
 import { noGrad } from "../../../src/tensor/tape.js";
+import { writeTinyLlama } from "../../fixtures/tiny-llama.js";
 import { fakeCandidates } from "./fixtures.js";
 
 // Small enough for a unit test: 5 candidates, 3 history items, short synthetic titles.
