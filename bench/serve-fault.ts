@@ -140,7 +140,7 @@ export async function faultScenario(o: FaultOptions): Promise<FaultResult> {
   const storedItems = new Map<string, string[]>();
   const recommended: FaultResult["recommended"] = new Map();
   for (const user of users) {
-    const h = await (await fetch(`${second.url}/v1/users/${user}/history`)).json();
+    const h = (await (await fetch(`${second.url}/v1/users/${user}/history`)).json()) as { events: unknown };
     const events = h.events as { position: number; item_id: string }[];
     const mine = acked.get(user)!;
     mine.forEach((item, i) => {
