@@ -2,11 +2,9 @@
  * The LLM ranker a server uses: a backend (engine, llama.cpp, remote) with the run's prompt settings and
  * verbalizer, resolved from the run's trained ranker (ranker/config.json) or an explicit model file.
  */
-import type { RankerBackend } from "../ranker/backend.js";
-import { PromptBuilder } from "../ranker/prompt.js";
-import { resolveRankerWeights } from "../ranker/run-config.js";
+import { openRankerBackend } from "../ranker/backends/open.js";
+import { promptTools, resolveRankerWeights } from "../ranker/run-config.js";
 import { tokenizerFrom } from "../ranker/training/model-source.js";
-import { Verbalizer } from "../ranker/verbalizer.js";
 import { InputError } from "../util/errors.js";
 import type { RankerTools } from "./ranking.js";
 
@@ -32,39 +30,26 @@ export async function openRankerTools(
   runDir: string,
   o: RankerSetupOptions,
 ): Promise<RankerTools & { model: string; adapter: string | null }> {
+  if (o.kind === "remote" && !o.url) throw new InputError("--ranker remote needs --ranker-url");
   const w = resolveRankerWeights(runDir, o.kind, o.model, o.adapter);
   const { tokenizer } = tokenizerFrom(w.tokenizer ?? w.model);
-  const prompts = new PromptBuilder(tokenizer, {
-    maxHistory: w.prompt.maxHistory,
-    maxTitleTokens: w.prompt.maxTitleTokens,
-    maxPromptTokens: w.prompt.maxPromptTokens,
+  const { prompts, verbalizer } = promptTools({ tokenizer }, w.prompt);
+  const backend = await openRankerBackend(o.kind, {
+    model: w.model,
+    adapter: w.adapter,
+    threads: o.threads ?? 2,
+    sequences: o.sequences ?? 4,
+    ...(o.kind === "remote"
+      ? {
+          remote: {
+            url: o.url!,
+            ...(o.servedModel ? { model: o.servedModel } : {}),
+            ...(o.apiKey ? { apiKey: o.apiKey } : {}),
+          },
+          decode: (ids: readonly number[]) => tokenizer.decode(ids),
+        }
+      : {}),
   });
-  const verbalizer = Verbalizer.forPrompt(prompts, {
-    count: w.prompt.numCandidates,
-    mode: w.prompt.letterMode,
-  });
-  let backend: RankerBackend;
-  if (o.kind === "engine") {
-    const { EngineBackend } = await import("../ranker/backends/engine.js");
-    backend = await EngineBackend.open({ modelPath: w.model, ...(w.adapter ? { loraPath: w.adapter } : {}) });
-  } else if (o.kind === "llamacpp") {
-    const { LlamaCppBackend } = await import("../ranker/backends/llamacpp.js");
-    backend = await LlamaCppBackend.open({
-      modelPath: w.model,
-      ...(w.adapter ? { loraPath: w.adapter } : {}),
-      threads: o.threads ?? 2,
-      sequences: o.sequences ?? 4,
-    });
-  } else {
-    if (!o.url) throw new InputError("--ranker remote needs --ranker-url");
-    const { RemoteBackend } = await import("../ranker/backends/remote.js");
-    backend = new RemoteBackend({
-      url: o.url,
-      ...(o.servedModel ? { model: o.servedModel } : {}),
-      ...(o.apiKey ? { apiKey: o.apiKey } : {}),
-      decode: (ids) => tokenizer.decode(ids),
-    });
-  }
   return {
     backend,
     prompts,
