@@ -15,7 +15,15 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Dataset } from "../data/dataset.js";
 import { metricsFromRanks } from "../eval/metrics.js";
-import { datasetRef, type RunConfig, readRunConfig, runPaths, writeRunConfig } from "../run/index.js";
+import {
+  checkDatasetMatches,
+  datasetRef,
+  hasRunConfig,
+  type RunConfig,
+  readRunConfig,
+  runPaths,
+  writeRunConfig,
+} from "../run/index.js";
 import { AdamW } from "../tensor/optim/adamw.js";
 import { clipGradNorm } from "../tensor/optim/clip.js";
 import { type LoopState, type LoopStopReason, TrainingLoop } from "../training/loop.js";
@@ -67,7 +75,10 @@ export interface TrainRetrieverResult {
   iterationsPerSecond: number;
 }
 
-export async function trainRetriever(opts: TrainRetrieverOptions): Promise<TrainRetrieverResult> {
+/** Trains (or resumes) the retriever and saves the best weights as model.safetensors + model.json. */
+export async function trainRetrieverModel(
+  opts: TrainRetrieverOptions,
+): Promise<Omit<TrainRetrieverResult, "evaluation">> {
   const now = opts.now ?? Date.now;
   const events = opts.events ?? NO_EVENTS;
   const paths = runPaths(opts.runDir);
@@ -220,12 +231,38 @@ export async function trainRetriever(opts: TrainRetrieverOptions): Promise<Train
 
   restoreWeights(params, best, "best weights");
   await saveModel(model, paths.retriever.model, paths.retriever.modelJson);
-  // Evaluate what is on disk, through the same path as `llamarec eval`, so both always agree.
+  events.artifact("retriever.model", paths.retriever.model);
+  return {
+    runDir: paths.root,
+    iterations: state.iteration,
+    bestIteration: state.bestIteration,
+    bestValue: state.bestValue!,
+    stoppedBy: state.stoppedBy!,
+    iterationsPerSecond: sessionSeconds > 0 ? sessionSteps / sessionSeconds : Number.NaN,
+  };
+}
+
+/**
+ * The end of a retriever run: evaluates the saved best model (through the same path as `llamarec eval`,
+ * so both always agree) on validation and test, and writes the ranker's candidates and metrics.json with
+ * the model selection recorded in the final checkpoint.
+ */
+export async function writeRetrieverOutputs(
+  runDir: string,
+  dataset: Dataset,
+  events: Events = NO_EVENTS,
+): Promise<RetrieverEvaluation> {
+  const paths = runPaths(runDir);
+  const runConfig = await readRunConfig(runDir);
+  checkDatasetMatches(runConfig.dataset, dataset, runDir);
+  if (!runConfig.retriever) throw new InputError(`${paths.config}: no "retriever" section (train it first)`);
+  const cfg = runConfig.retriever.training as unknown as TrainerConfig;
+  const state = loadCheckpoint(join(paths.retriever.checkpointDir, CHECKPOINT_FILE)).state;
   const saved = await loadModel(paths.retriever.model, paths.retriever.modelJson);
   const evaluation = evaluateRetriever(saved, dataset, cfg);
   await writeFileAtomic(paths.retriever.candidates, formatCandidates(evaluation.candidates));
   await writeJsonAtomic(paths.retriever.metrics, {
-    model: retrieverSection.model,
+    model: runConfig.retriever.model,
     dataset: { name: runConfig.dataset.name, fingerprint: runConfig.dataset.fingerprint },
     selection: {
       metric: cfg.bestMetric,
@@ -235,22 +272,26 @@ export async function trainRetriever(opts: TrainRetrieverOptions): Promise<Train
       iterations: state.iteration,
       validations: state.validations,
       stoppedBy: state.stoppedBy,
-      trainingSeconds: round(loopState.elapsedSeconds),
+      trainingSeconds: round(state.elapsedSeconds),
     },
     policy: evaluationPolicy(cfg),
     val: evaluation.val,
     test: evaluation.test,
     candidates: evaluation.coverage,
   });
-  return {
-    runDir: paths.root,
-    iterations: state.iteration,
-    bestIteration: state.bestIteration,
-    bestValue: state.bestValue!,
-    stoppedBy: state.stoppedBy!,
-    evaluation,
-    iterationsPerSecond: sessionSeconds > 0 ? sessionSteps / sessionSeconds : Number.NaN,
-  };
+  events.artifact("retriever.candidates", paths.retriever.candidates);
+  events.artifact("retriever.metrics", paths.retriever.metrics);
+  for (const split of ["val", "test"] as const)
+    for (const [name, value] of Object.entries(evaluation[split].metrics))
+      events.metric(`retriever/${split}/${name}`, value, { split });
+  return evaluation;
+}
+
+/** Trains (or resumes) the retriever, then evaluates it and writes its candidates (writeRetrieverOutputs). */
+export async function trainRetriever(opts: TrainRetrieverOptions): Promise<TrainRetrieverResult> {
+  const trained = await trainRetrieverModel(opts);
+  const evaluation = await writeRetrieverOutputs(opts.runDir, opts.dataset, opts.events);
+  return { ...trained, evaluation };
 }
 
 /** Fresh run: resolve and write config.json (refusing to overwrite a run). Resume: read it back. */
@@ -291,9 +332,12 @@ async function prepareRunConfig(opts: TrainRetrieverOptions): Promise<RunConfig>
       `run folder ${paths.root} already holds a training run; use --resume or another --run name`,
     );
   }
+  // Sections other stages wrote (e.g. the pipeline's stage records) are kept.
+  const existing = hasRunConfig(opts.runDir) ? await readRunConfig(opts.runDir) : null;
   const config: RunConfig = {
+    ...existing,
     version: 1,
-    createdAt: new Date().toISOString(),
+    createdAt: existing?.createdAt ?? new Date().toISOString(),
     dataset: datasetRef(opts.dataset, opts.datasetOptions),
     retriever: {
       model: opts.model,

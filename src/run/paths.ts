@@ -4,6 +4,7 @@
  *
  *   runs/<name>/config.json                 validated run config: dataset, settings, status per stage
  *   runs/<name>/data.json                   dataset statistics
+ *   runs/<name>/evaluation.json             headline metrics: retriever, ranker on the subset, two-stage
  *   runs/<name>/retriever/model.safetensors best weights
  *   runs/<name>/retriever/model.json        {model, config}: rebuilds the model before loading weights
  *   runs/<name>/retriever/train-log.jsonl   training curve
@@ -63,6 +64,7 @@ export interface RunPaths {
   root: string;
   config: string;
   data: string;
+  evaluation: string;
   retriever: RetrieverPaths;
   ranker: RankerPaths;
   report: ReportPaths;
@@ -110,6 +112,7 @@ export function runPaths(runDir: string): RunPaths {
     root,
     config: join(root, "config.json"),
     data: join(root, "data.json"),
+    evaluation: join(root, "evaluation.json"),
     retriever: retrieverPaths(join(root, "retriever")),
     ranker: rankerPaths(join(root, "ranker")),
     report: reportPaths(join(root, "report")),

@@ -8,8 +8,8 @@ import { metricsCommand } from "./metrics.js";
 import { modelInfoCommand } from "./model-info.js";
 import { rankCommand } from "./rank.js";
 import { reportCommand } from "./report.js";
+import { runCommand } from "./run.js";
 import { serveCommand } from "./serve.js";
-import { plannedCommand } from "./stubs.js";
 import { trainRankerCommand } from "./train-ranker.js";
 import { trainRetrieverCommand } from "./train-retriever.js";
 
@@ -32,5 +32,5 @@ export const COMMANDS: readonly CommandSpec[] = [
   reportCommand,
   modelInfoCommand,
   serveCommand,
-  plannedCommand(["run"], "the whole pipeline: data, retriever, candidates, ranker, report"),
+  runCommand,
 ];
