@@ -38,6 +38,16 @@ export const rankCommand: CommandSpec = {
       .option("--url <url>", "remote: server root, e.g. http://127.0.0.1:8000")
       .option("--served-model <name>", 'remote: the "model" field (vLLM\'s served model name)')
       .option("--token-ids", "remote (vLLM): ask for token-id keys in the logprobs (exact letter matching)")
+      .option(
+        "--letter-bias <n>",
+        "remote: the same logit bias on every letter so all 20 come back (llama-server; vLLM with --logprobs-mode processed_logprobs)",
+        parseIntArg,
+      )
+      .option(
+        "--top-logprobs <n>",
+        "remote: log-probabilities requested per prompt (default 20)",
+        parseIntArg,
+      )
       .option("--concurrency <n>", "remote: requests in flight (default 4)", parseIntArg)
       .option("--timeout-ms <n>", "remote: per-request timeout (default 60000)", parseIntArg)
       .option("--orders <n>", "candidate orders averaged per user (default 1)", parseIntArg)
@@ -77,6 +87,8 @@ export const rankCommand: CommandSpec = {
               ...(o.servedModel ? { model: o.servedModel as string } : {}),
               ...(process.env.LLAMAREC_API_KEY ? { apiKey: process.env.LLAMAREC_API_KEY } : {}),
               ...(o.tokenIds ? { returnTokenIds: true } : {}),
+              ...(o.letterBias !== undefined ? { letterBias: o.letterBias as number } : {}),
+              ...(o.topLogprobs ? { topLogprobs: o.topLogprobs as number } : {}),
               ...(o.concurrency ? { concurrency: o.concurrency as number } : {}),
               ...(o.timeoutMs ? { timeoutMs: o.timeoutMs as number } : {}),
             },
