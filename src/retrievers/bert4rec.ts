@@ -18,8 +18,9 @@
  *   and then keeps the last maxLen, so dropped items can use up the maxPredictions budget).
  * - Layer norm is the standard one (theirs: unbiased std + 1e-6); GELU is exact (theirs: the tanh
  *   approximation, within 1e-3); padded query rows output 0 (they are never labelled and never attended to).
- * - Init as theirs: truncated normal (σ 0.02, ±0.04) on block and head weights and biases except layer norms;
- *   embeddings N(0, 1), padding row zero and never updated.
+ * - Init: truncated normal (σ 0.02, ±0.04) on every weight except layer norms, embeddings included, as the
+ *   LlamaRec authors' LRURec code (model/lru.py); their BERT file leaves the embeddings at torch's N(0, 1).
+ *   The padding row is zero and never updated (padding_idx).
  */
 import { z } from "zod";
 import { BufferArena, withArena } from "../tensor/memory.js";
@@ -231,13 +232,15 @@ export class Bert4Rec extends Module implements SequentialRetriever {
     this.embedding = this.registerModule("embedding", new BertEmbedding(config, rng));
     this.model = this.registerModule("model", new BertModel(config, rng));
     this.masker = this.registerModule("masker", new ClozeMasker(rng.fork()));
-    for (const w of [this.embedding.token.weight, this.embedding.position.weight])
-      for (let i = 0; i < w.data.length; i++) w.data[i] = rng.normal();
+    this.truncatedNormalInit(rng);
     this.embedding.token.weight.data.fill(0, 0, config.hiddenDim);
-    for (const [name, p] of this.model.namedParameters()) {
+  }
+
+  /** LRURec's official init (model/lru.py): every weight except layer norms ~ N(0, 0.02²) truncated to ±0.04. */
+  private truncatedNormalInit(rng: Rng): void {
+    for (const [name, p] of this.namedParameters()) {
       if (!name.includes("layer_norm")) rng.fillTruncatedNormal(p.data, 0.02, -0.04, 0.04);
     }
-    this.namedParameters();
   }
 
   setTraining(training: boolean): void {
