@@ -175,12 +175,14 @@ def main():
         return loss.item()
 
     step(*batches[0])  # warm-up
-    step_seconds, losses = [], []
+    step_seconds, step_cpu, losses = [], [], []
     for i in range(spec["iterations"]):
         seqs, labels = batches[(i + 1) % len(batches)]
+        c = time.process_time()
         t = time.perf_counter()
         losses.append(step(seqs, labels))
         step_seconds.append(time.perf_counter() - t)
+        step_cpu.append(time.process_time() - c)
 
     val = spec["val"]
     vb = val["batchSize"]
@@ -214,6 +216,7 @@ def main():
                 ).strip(),
                 "threads": torch.get_num_threads(),
                 "stepSeconds": step_seconds,
+                "stepCpuSeconds": step_cpu,
                 "losses": losses,
                 "evalSeconds": eval_seconds,
                 "evalUsers": int(tokens.shape[0]),

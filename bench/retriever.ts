@@ -116,6 +116,8 @@ interface SideResult {
   side: "llamarec" | "pytorch";
   threads: number;
   stepMs: number[];
+  /** Process CPU time per step (all threads): less sensitive to other jobs than wall time. */
+  cpuMs: number[];
   evalMs: number[];
   peakRssMb: number;
   extra?: Record<string, unknown>;
@@ -148,11 +150,15 @@ function runLlamarec(s: Setting, threads: number, batches: SequenceBatch[], iter
   step(batches[0]!); // warm-up: JIT, buffers
   step(batches[1 % batches.length]!);
   const stepMs: number[] = [];
+  const cpuMs: number[] = [];
   let peakRss = 0;
   for (let i = 0; i < iterations; i++) {
+    const c = process.cpuUsage();
     const t = performance.now();
     step(batches[(i + 1) % batches.length]!);
     stepMs.push(performance.now() - t);
+    const u = process.cpuUsage(c);
+    cpuMs.push((u.user + u.system) / 1000);
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
   }
   const valDataset = restrictVal(s.dataset, s.evalUsers);
@@ -192,6 +198,7 @@ function runLlamarec(s: Setting, threads: number, batches: SequenceBatch[], iter
     side: "llamarec",
     threads,
     stepMs,
+    cpuMs,
     evalMs,
     peakRssMb: mb(peakRss),
     extra: { helperCalls, wasmHeapMb: mb(kernels.memoryBytes()), ...(memory ? { memory } : {}) },
@@ -258,6 +265,7 @@ function runPytorch(
     blasInfo: string;
     threads: number;
     stepSeconds: number[];
+    stepCpuSeconds: number[];
     evalSeconds: number[];
     peakRssMb: number;
   };
@@ -265,6 +273,7 @@ function runPytorch(
     side: "pytorch",
     threads,
     stepMs: r.stepSeconds.map((x) => x * 1000),
+    cpuMs: r.stepCpuSeconds.map((x) => x * 1000),
     evalMs: r.evalSeconds.map((x) => x * 1000),
     peakRssMb: r.peakRssMb,
     extra: { torch: r.torch, blas: r.blas, blasInfo: r.blasInfo, torchThreads: r.threads },
@@ -276,8 +285,18 @@ const threadList = values.threads!.split(",").map(Number);
 const iterations = Number(values.iterations);
 const refIterations = Number(values["reference-iterations"]);
 const dir = mkdtempSync(join(tmpdir(), "llamarec-bench-retriever-"));
-const load0 = loadavg();
-const report: { setting: string; describe: string; results: SideResult[] }[] = [];
+const fmtLoad = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ");
+const cpu = cpus()[0]?.model ?? "unknown CPU";
+const report: { setting: string; describe: string; loadAfter: number[]; results: SideResult[] }[] = [];
+const say = (lines: string[]) => {
+  if (!values.json) process.stdout.write(`${lines.join("\n")}\n`);
+};
+say([`${cpu}, ${cpus().length} cores; load average (1, 5, 15 min) at the start: ${fmtLoad()}`]);
+if (!python) say(["PyTorch reference: not run (no python3 with torch found; --python or LLAMAREC_PYTHON)"]);
+let torchShown = false;
 try {
   for (const name of values.settings!.split(",")) {
     const s = await setting(name);
@@ -288,65 +307,60 @@ try {
       results.push(runLlamarec(s, threads, batches, iterations));
       if (python) results.push(runPytorch(python, s, threads, batches, refIterations, dir));
     }
-    report.push({ setting: name, describe: s.describe, results });
+    const r = { setting: name, describe: s.describe, loadAfter: loadavg(), results };
+    report.push(r);
+    const torchInfo = results.find((x) => x.side === "pytorch")?.extra;
+    if (torchInfo && !torchShown) {
+      torchShown = true;
+      say([
+        `PyTorch ${torchInfo.torch} (${torchInfo.blasInfo}); BLAS loaded: ${(torchInfo.blas as string[]).join(", ") || "none found"}`,
+      ]);
+    }
+    say(settingLines(r));
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-const load1 = loadavg();
+if (values.json) process.stdout.write(`${JSON.stringify({ cpu, report }, null, 2)}\n`);
 
-const cpu = cpus()[0]?.model ?? "unknown CPU";
-if (values.json) {
-  process.stdout.write(`${JSON.stringify({ cpu, loadBefore: load0, loadAfter: load1, report }, null, 2)}\n`);
-} else {
+function settingLines(r: (typeof report)[number]): string[] {
   const lines: string[] = [];
-  lines.push(
-    `${cpu}, ${cpus().length} cores; load average before ${load0.map((x) => x.toFixed(2)).join(" ")}, after ${load1.map((x) => x.toFixed(2)).join(" ")}`,
-  );
-  if (!python)
-    lines.push("PyTorch reference: not run (no python3 with torch found; --python or LLAMAREC_PYTHON)");
-  const torchInfo = report.flatMap((r) => r.results).find((r) => r.side === "pytorch")?.extra;
-  if (torchInfo)
+  lines.push("", `## ${r.setting}: ${r.describe}`);
+  lines.push("side      threads  step ms median [min–max]    CPU ms/step   validation pass ms   peak RSS MB");
+  for (const x of r.results) {
+    const range = `[${Math.min(...x.stepMs).toFixed(0)}–${Math.max(...x.stepMs).toFixed(0)}]`;
     lines.push(
-      `PyTorch ${torchInfo.torch} (${torchInfo.blasInfo}); BLAS loaded: ${(torchInfo.blas as string[]).join(", ") || "none found"}`,
+      `${x.side.padEnd(9)} ${String(x.threads).padStart(7)}  ${median(x.stepMs).toFixed(1).padStart(10)} ${range.padEnd(15)}` +
+        `${median(x.cpuMs).toFixed(1).padStart(10)}   ${median(x.evalMs).toFixed(0).padStart(18)}   ${x.peakRssMb.toFixed(0).padStart(11)}`,
     );
-  for (const r of report) {
-    lines.push("", `## ${r.setting}: ${r.describe}`);
-    lines.push(
-      "side      threads  step ms (median)  [min–max]        validation pass ms (median)  peak RSS MB",
-    );
-    for (const x of r.results) {
+  }
+  for (const threads of threadList) {
+    const ours = r.results.find((x) => x.side === "llamarec" && x.threads === threads)!;
+    const ref = r.results.find((x) => x.side === "pytorch" && x.threads === threads);
+    if (ref) {
       lines.push(
-        `${x.side.padEnd(9)} ${String(x.threads).padStart(7)}  ${median(x.stepMs).toFixed(1).padStart(16)}  [${Math.min(...x.stepMs).toFixed(0)}–${Math.max(...x.stepMs).toFixed(0)}]`.padEnd(
-          54,
-        ) + `${median(x.evalMs).toFixed(0).padStart(28)}  ${x.peakRssMb.toFixed(0).padStart(11)}`,
+        `${threads} thread(s): llamarec training step ×${(median(ref.stepMs) / median(ours.stepMs)).toFixed(2)} ` +
+          `(CPU time ×${(median(ref.cpuMs) / median(ours.cpuMs)).toFixed(2)}), validation pass ` +
+          `×${(median(ref.evalMs) / median(ours.evalMs)).toFixed(2)} faster than PyTorch`,
       );
-    }
-    for (const threads of threadList) {
-      const ours = r.results.find((x) => x.side === "llamarec" && x.threads === threads)!;
-      const ref = r.results.find((x) => x.side === "pytorch" && x.threads === threads);
-      if (ref) {
-        lines.push(
-          `${threads} thread(s): training step ×${(median(ref.stepMs) / median(ours.stepMs)).toFixed(2)}, validation pass ×${(median(ref.evalMs) / median(ours.evalMs)).toFixed(2)} faster than PyTorch`,
-        );
-      }
-    }
-    const one = r.results.find((x) => x.side === "llamarec" && x.threads === 1);
-    const two = r.results.find((x) => x.side === "llamarec" && x.threads === 2);
-    if (one && two) {
-      lines.push(
-        `llamarec 2 threads vs 1: training step ×${(median(one.stepMs) / median(two.stepMs)).toFixed(2)}, validation ×${(median(one.evalMs) / median(two.evalMs)).toFixed(2)}`,
-      );
-    }
-    for (const x of r.results) {
-      const m = x.extra?.memory as Record<string, number> | undefined;
-      if (m) {
-        lines.push(
-          `memory (${x.threads} thread(s)): ${m.iterations} steps in ${m.seconds!.toFixed(0)} s; RSS after 100 steps ${m.rssFirstMb!.toFixed(0)} MB, at the end ${m.rssLastMb!.toFixed(0)} MB, max ${m.rssMaxMb!.toFixed(0)} MB`,
-        );
-      }
     }
   }
-  process.stdout.write(`${lines.join("\n")}\n`);
+  const one = r.results.find((x) => x.side === "llamarec" && x.threads === 1);
+  const two = r.results.find((x) => x.side === "llamarec" && x.threads === 2);
+  if (one && two) {
+    lines.push(
+      `llamarec 2 threads vs 1: training step ×${(median(one.stepMs) / median(two.stepMs)).toFixed(2)}, validation ×${(median(one.evalMs) / median(two.evalMs)).toFixed(2)}`,
+    );
+  }
+  for (const x of r.results) {
+    const m = x.extra?.memory as Record<string, number> | undefined;
+    if (m) {
+      lines.push(
+        `memory (${x.threads} thread(s)): ${m.iterations} steps in ${m.seconds!.toFixed(0)} s; RSS after 100 steps ${m.rssFirstMb!.toFixed(0)} MB, at the end ${m.rssLastMb!.toFixed(0)} MB, max ${m.rssMaxMb!.toFixed(0)} MB`,
+      );
+    }
+  }
+  lines.push(`load average after this setting: ${r.loadAfter.map((x) => x.toFixed(2)).join(" ")}`);
+  return lines;
 }
 process.exit(0);
