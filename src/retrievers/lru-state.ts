@@ -24,6 +24,7 @@ import { linearRecurrenceScan, type ScanLayout } from "../tensor/ops/linear_recu
 import { matmul } from "../tensor/ops/matmul.js";
 import { noGrad } from "../tensor/tape.js";
 import { Tensor } from "../tensor/tensor.js";
+import { CatalogueScorer } from "./catalogue-scorer.js";
 import type { LruRec } from "./lru.js";
 
 export interface LruUserState {
@@ -55,6 +56,7 @@ export class LruIncremental {
   readonly hiddenDim: number;
   readonly numItems: number;
   private readonly blocks: BlockConstants[];
+  private scorer: CatalogueScorer | null = null;
 
   constructor(readonly model: LruRec) {
     this.hiddenDim = model.config.hiddenDim;
@@ -150,11 +152,24 @@ export class LruIncremental {
     return s;
   }
 
+  /** The item table in a SIMD scorer that keeps it in place (built on first use: it copies the table). */
+  catalogueScorer(): CatalogueScorer {
+    this.scorer ??= new CatalogueScorer(
+      this.model.embedding.token.weight.data,
+      this.model.model.bias.data,
+      this.numItems + 1,
+      this.hiddenDim,
+    );
+    return this.scorer;
+  }
+
   /**
-   * Scores of every item (index 0 = padding) for each state: [states.length × (numItems + 1)], one GEMM
-   * hidden · Eᵀ + bias, the same as the model's own last-position scoring.
+   * Scores of every item (index 0 = padding) for each state: [states.length × (numItems + 1)] =
+   * hidden · Eᵀ + bias, the model's own last-position scoring. One state (a request): the SIMD catalogue
+   * scorer, which keeps the item table in place; several: one GEMM.
    */
   scores(states: readonly LruUserState[]): Float32Array {
+    if (states.length === 1) return this.catalogueScorer().score(states[0]!.output).slice();
     const d = this.hiddenDim;
     const hidden = new Float32Array(states.length * d);
     states.forEach((s, i) => {

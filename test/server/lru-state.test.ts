@@ -80,8 +80,9 @@ describe("incremental LRURec state", () => {
     const b = inc.fromHistory([3, 2, 1]);
     const both = inc.scores([a, b]);
     const n = numItems + 1;
-    expect(maxAbsDiff(both.subarray(0, n), inc.scores([a]))).toBe(0);
-    expect(maxAbsDiff(both.subarray(n), inc.scores([b]))).toBe(0);
+    // One state goes through the SIMD catalogue scorer, several through one GEMM: same values to rounding.
+    expect(maxAbsDiff(both.subarray(0, n), inc.scores([a]))).toBeLessThan(1e-5);
+    expect(maxAbsDiff(both.subarray(n), inc.scores([b]))).toBeLessThan(1e-5);
     expect(maxAbsDiff(inc.scores([a]), inc.scores([b]))).toBeGreaterThan(0.1);
   });
 
