@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { csvField, forEachRecord, parseDelimitedLine } from "../../src/data/io/csv.js";
-import { forEachLine, resolveInputPath } from "../../src/data/io/lines.js";
+import { firstInvalidUtf8, forEachLine, resolveInputPath } from "../../src/data/io/lines.js";
 import { InputError } from "../../src/util/errors.js";
 import { tempDir, writeFixture } from "./helpers.js";
 
@@ -67,6 +67,39 @@ describe("forEachLine / forEachRecord", () => {
     const l1: string[] = [];
     await forEachLine(q, (l) => l1.push(l), "latin1");
     expect(l1).toEqual(["Café"]);
+  });
+  it("stops at invalid UTF-8 with the file and line, suggesting --encoding latin1 (issue 7 §3)", async () => {
+    const dir = tempDir();
+    // Line 3 of a file > 1 MB (several read chunks), the bad byte after a multi-byte character.
+    const head = Buffer.from(`${"é".repeat(600_000)}\nline two\nJos`, "utf8");
+    const p = writeFixture(
+      dir,
+      "bad.csv",
+      Buffer.concat([head, Buffer.from([0xe9, 0x0a]), Buffer.from("ok\n")]),
+    );
+    await expect(forEachLine(p, () => {})).rejects.toThrow(
+      /bad\.csv:3: not valid UTF-8 \(byte 0xE9\).*--encoding latin1/,
+    );
+    // A bad byte on the first chunk boundary's far side, and a truncated sequence at the very end.
+    const edge = Buffer.alloc((1 << 20) + 5, 0x61);
+    edge[1 << 20] = 0x0a;
+    edge[(1 << 20) + 2] = 0xff;
+    await expect(forEachLine(writeFixture(dir, "edge.txt", edge), () => {})).rejects.toThrow(
+      /edge\.txt:2:.*0xFF/,
+    );
+    const cut = writeFixture(dir, "cut.txt", Buffer.from([0x61, 0x0a, 0x62, 0xc3]));
+    await expect(forEachLine(cut, () => {})).rejects.toThrow(/cut\.txt:2: not valid UTF-8/);
+    // The same bytes read as Latin-1 are fine.
+    const lines: string[] = [];
+    await forEachLine(p, (l) => lines.push(l), "latin1");
+    expect(lines[2]).toBe("José");
+    expect(firstInvalidUtf8(Buffer.from("José 😀", "utf8"))).toBe(-1);
+    expect(firstInvalidUtf8(Buffer.from([0xed, 0xa0, 0x80]))).toBe(0); // UTF-16 surrogate
+    expect(firstInvalidUtf8(Buffer.from([0x41, 0xc0, 0x80]))).toBe(1); // overlong
+  });
+  it("names a folder given where a file is needed (not 'not found')", () => {
+    const dir = tempDir();
+    expect(() => resolveInputPath(dir)).toThrow(/is a folder; a file is needed/);
   });
   it("joins quoted fields spanning lines and reports the starting line", async () => {
     const dir = tempDir();
