@@ -29,7 +29,9 @@ const title = (item: number) => dataset.titles[item];
 const user = 1;
 const history = [...dataset.train[user]!, dataset.val[user]!];
 const candidates = retrieveCandidates(retriever, history, { k: 20 });
-console.log(`retriever candidates for user ${user}: ${candidates.items.slice(0, 3).map(title).join("; ")}; …`);
+console.log(
+  `retriever candidates for user ${user}: ${candidates.items.slice(0, 3).map(title).join("; ")}; …`,
+);
 
 // 4. Ranking: one prompt with the last 20 history titles and the 20 candidates as letters A…T; one
 //    forward pass, the letters' next-token scores order the candidates. The bundled model is a tiny
