@@ -16,16 +16,22 @@ export interface ServeChild {
   child: ChildProcess;
   url: string;
   stderr: () => string;
+  stdout: () => string;
   exited: Promise<number | null>;
 }
 
 /** Starts `llamarec serve` (from source, through tsx) on a free port and waits for its "listening" line. */
-export async function startServe(args: readonly string[], timeoutMs = 120_000): Promise<ServeChild> {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", join(REPO, "src/cli/main.ts"), "serve", "--port", "0", ...args],
-    { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LLAMAREC_THREADS: "1" } },
-  );
+export function startServe(args: readonly string[], timeoutMs = 180_000): Promise<ServeChild> {
+  return startListening([join(REPO, "src/cli/main.ts"), "serve", "--port", "0", ...args], timeoutMs);
+}
+
+/** Runs a TypeScript entry point (through tsx) that prints "listening on <url>", and waits for that line. */
+export async function startListening(args: readonly string[], timeoutMs = 180_000): Promise<ServeChild> {
+  const child = spawn(process.execPath, ["--import", "tsx", ...args], {
+    cwd: REPO,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { LLAMAREC_THREADS: "1", ...process.env },
+  });
   let out = "";
   let err = "";
   child.stderr!.on("data", (d) => {
@@ -33,10 +39,10 @@ export async function startServe(args: readonly string[], timeoutMs = 120_000): 
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`serve did not start in ${timeoutMs} ms: ${err}`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${args.join(" ")} did not start in ${timeoutMs} ms: ${err}`));
+    }, timeoutMs);
     child.stdout!.on("data", (d) => {
       out += d;
       const m = /listening on (http:\/\/\S+)/.exec(out);
@@ -47,10 +53,10 @@ export async function startServe(args: readonly string[], timeoutMs = 120_000): 
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`serve exited with ${code} before listening: ${err}`));
+      reject(new Error(`${args.join(" ")} exited with ${code} before listening: ${err}`));
     });
   });
-  return { child, url, stderr: () => err, exited };
+  return { child, url, stderr: () => err, exited, stdout: () => out };
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers of several endpoints, checked by the callers
