@@ -77,7 +77,10 @@ interface Server {
   stop(): Promise<void>;
 }
 
-/** llama-server on 127.0.0.1 (random free port) with `model`, F32 KV cache, no flash attention, 2 threads. */
+/**
+ * llama-server on 127.0.0.1 (random free port) with `model`, F32 KV cache, no flash attention, one thread
+ * (llama.cpp's threads busy-wait: one is faster on a shared machine).
+ */
 async function startServer(binary: string, model: string): Promise<Server> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -86,7 +89,7 @@ async function startServer(binary: string, model: string): Promise<Server> {
     binary,
     [
       ...["-m", model, "--host", "127.0.0.1", "--port", String(port)],
-      ...["-c", "2048", "-np", "1", "-t", "2", "-b", "512", "-fa", "off"],
+      ...["-c", "2048", "-np", "1", "-t", "1", "-tb", "1", "-b", "512", "-fa", "off"],
       ...["--cache-type-k", "f32", "--cache-type-v", "f32", "--no-webui"],
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
@@ -137,7 +140,7 @@ function rankingPrompts(modelPath: string): { prompts: PromptIds[]; vocabSize: n
 async function inProcessScores(modelPath: string, prompts: PromptIds[]): Promise<Float32Array[]> {
   const cpp = await LlamaCppBackend.open({
     modelPath,
-    threads: 2,
+    threads: 1,
     sequences: 1,
     kvCacheF32: true,
     flashAttention: false,
