@@ -30,7 +30,9 @@ stateModel.scores([stateModel.fromHistory([1])]); // builds the SIMD scorer's co
 const store = new SqliteEventStore(join(dir, "catalogue-events.sqlite"));
 const server = await createServer({ catalogue, stateModel, store, ranking: null });
 const url = await server.app.listen({ host: "127.0.0.1", port: 0 });
-process.stdout.write(`listening on ${url} (${numItems} items, d ${d}, ready in ${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+process.stdout.write(
+  `listening on ${url} (${numItems} items, d ${d}, ready in ${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
+);
 process.once("SIGTERM", () => {
   void server.close().then(() => process.exit(0));
 });

@@ -5,7 +5,7 @@
 // autocannon, after a short warm-up). The server is a separate process (`llamarec serve`, from source):
 //   1. retrieval only on a trained run (default: LRURec trained 1 iteration on the bundled ml-latest-small,
 //      which has the real catalogue size; weights do not change latency): POST /v1/recommend {user_id}
-//      at each rate; baseline in the same run: GET /healthz at the same rate (HTTP + loopback floor);
+//      at each rate for random users of the dataset, whose states were built once before (warm cache); baseline in the same run: GET /healthz at the same rate (HTTP + loopback floor);
 //      POST /v1/events (durable SQLite writes) at the first rate;
 //   2. with LLM ranking on the bundled tiny GGUF (models/llama-2-tiny-random.gguf) through llama.cpp at
 //      --rank-rate, default 20 requests/s: every answer ranked or falling back (counted);
@@ -79,17 +79,29 @@ async function load(
         method,
         path,
         headers: { "content-type": "application/json" },
-        ...(body ? { setupRequest: (req: Record<string, unknown>) => ({ ...req, body: JSON.stringify(body()) }) } : {}),
+        ...(body
+          ? { setupRequest: (req: Record<string, unknown>) => ({ ...req, body: JSON.stringify(body()) }) }
+          : {}),
       },
     ],
   });
 }
 
-async function step(scenario: string, url: string, rate: number, method: "GET" | "POST", path: string, body?: () => unknown, extra?: () => Promise<string>) {
+async function step(
+  scenario: string,
+  url: string,
+  rate: number,
+  method: "GET" | "POST",
+  path: string,
+  body?: () => unknown,
+  extra?: () => Promise<string>,
+) {
   await load(url, rate, 2, method, path, body); // warm-up
   const result = await load(url, rate, duration, method, path, body);
   rows.push({ scenario, rate, result, ...(extra ? { extra: await extra() } : {}) });
-  console.error(`${scenario} @ ${rate}/s: ${result.requests.average.toFixed(1)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}`);
+  console.error(
+    `${scenario} @ ${rate}/s: ${result.requests.average.toFixed(1)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}`,
+  );
 }
 
 async function stop(s: ServeChild) {
@@ -112,7 +124,19 @@ try {
     runDir = join(work, "run");
     console.error("training a 1-iteration LRURec on ml-latest-small for the catalogue ...");
     const code = await runCli(
-      ["train", "retriever", "--dataset", "ml-latest-small", "--run", runDir, "--max-iterations", "1", "--val-every", "1", "-q"],
+      [
+        "train",
+        "retriever",
+        "--dataset",
+        "ml-latest-small",
+        "--run",
+        runDir,
+        "--max-iterations",
+        "1",
+        "--val-every",
+        "1",
+        "-q",
+      ],
       [trainRetrieverCommand],
       GROUPS,
       { stdout: process.stderr, stderr: process.stderr },
@@ -130,11 +154,20 @@ try {
     const r = await fetch(`${s.url}/v1/items/${i}`);
     if (r.status === 200) catalogueIds.push(String(i));
   }
+  // Every user's state built once (a server keeps its active users' states; the cold rebuild is timed in 3.).
+  for (const u of users) await postJson(`${s.url}/v1/recommend`, { user_id: u, rank: false });
   for (const rate of rates) await step("GET /healthz (baseline)", s.url, rate, "GET", "/healthz");
   for (const rate of rates) {
-    await step("recommend, retrieval only", s.url, rate, "POST", "/v1/recommend", () => ({ user_id: pick(users), k: 10, rank: false }));
+    await step("recommend, retrieval only", s.url, rate, "POST", "/v1/recommend", () => ({
+      user_id: pick(users),
+      k: 10,
+      rank: false,
+    }));
   }
-  await step("events (durable write)", s.url, rates[0]!, "POST", "/v1/events", () => ({ user_id: pick(users), item_id: pick(catalogueIds) }));
+  await step("events (durable write)", s.url, rates[0]!, "POST", "/v1/events", () => ({
+    user_id: pick(users),
+    item_id: pick(catalogueIds),
+  }));
   await stop(s);
 
   // 2. With LLM ranking on the bundled tiny GGUF through llama.cpp.
@@ -156,13 +189,22 @@ try {
       arg("--batch-size", "8"),
       "-q",
     ]);
+    for (const u of users) await postJson(`${s.url}/v1/recommend`, { user_id: u, rank: false });
     const before = await metric(s.url, "llamarec_ranker_fallbacks_total");
-    await step("recommend + LLM ranking (tiny GGUF, llama.cpp)", s.url, rankRate, "POST", "/v1/recommend", () => ({ user_id: pick(users), k: 10 }), async () => {
-      const fallbacks = (await metric(s.url, "llamarec_ranker_fallbacks_total")) - before;
-      const batches = await metric(s.url, "llamarec_ranking_batch_size_count");
-      const prompts = await metric(s.url, "llamarec_ranking_batch_size_sum");
-      return `fallbacks ${fallbacks}; mean batch ${(prompts / Math.max(1, batches)).toFixed(2)} prompts`;
-    });
+    await step(
+      "recommend + LLM ranking (tiny GGUF, llama.cpp)",
+      s.url,
+      rankRate,
+      "POST",
+      "/v1/recommend",
+      () => ({ user_id: pick(users), k: 10 }),
+      async () => {
+        const fallbacks = (await metric(s.url, "llamarec_ranker_fallbacks_total")) - before;
+        const batches = await metric(s.url, "llamarec_ranking_batch_size_count");
+        const prompts = await metric(s.url, "llamarec_ranking_batch_size_sum");
+        return `fallbacks ${fallbacks}; mean batch ${(prompts / Math.max(1, batches)).toFixed(2)} prompts`;
+      },
+    );
     await stop(s);
   }
 
@@ -198,17 +240,37 @@ try {
       `| user state: one event (incremental step) | ${stepMs.toFixed(2)} ms | baseline: rebuild from 150 items ${rebuild150.toFixed(2)} ms (${(rebuild150 / stepMs).toFixed(0)}×), from 1,000 items ${rebuild1000.toFixed(2)} ms (${(rebuild1000 / stepMs).toFixed(0)}×) |`,
     ];
     console.error(inProcess.join("\n"));
-    rows.push({ scenario: "__inprocess__", rate: 0, result: null as unknown as AutocannonResult, extra: inProcess.join("\n") });
+    rows.push({
+      scenario: "__inprocess__",
+      rate: 0,
+      result: null as unknown as AutocannonResult,
+      extra: inProcess.join("\n"),
+    });
 
     const dir = join(work, "catalogue");
     mkdirSync(dir);
-    const c = await startListening([join(ROOT, "bench/serve-catalogue.ts"), "--items", String(items), "--dir", dir], 600_000);
+    const c = await startListening(
+      [join(ROOT, "bench/serve-catalogue.ts"), "--items", String(items), "--dir", dir],
+      600_000,
+    );
     const catUsers = Array.from({ length: 50 }, (_, i) => `cat-${i}`);
     for (const u of catUsers) {
-      await postJson(`${c.url}/v1/events`, { events: Array.from({ length: 20 }, () => ({ user_id: u, item_id: String(1 + Math.floor(Math.random() * items)) })) });
+      await postJson(`${c.url}/v1/events`, {
+        events: Array.from({ length: 20 }, () => ({
+          user_id: u,
+          item_id: String(1 + Math.floor(Math.random() * items)),
+        })),
+      });
     }
     for (const rate of catalogueRates) {
-      await step(`recommend over ${items.toLocaleString("en-US")} items (d 64)`, c.url, rate, "POST", "/v1/recommend", () => ({ user_id: pick(catUsers), k: 10 }));
+      await step(
+        `recommend over ${items.toLocaleString("en-US")} items (d 64)`,
+        c.url,
+        rate,
+        "POST",
+        "/v1/recommend",
+        () => ({ user_id: pick(catUsers), k: 10 }),
+      );
     }
     await stop(c);
   }
@@ -216,17 +278,26 @@ try {
   // 4. Fault scenario.
   let fault = "";
   if (!flag("--skip-fault")) {
-    const r = await faultScenario({ runDir, store: `sqlite:${join(work, "fault.sqlite")}`, items: catalogueIds, killAfter: 300 });
+    const r = await faultScenario({
+      runDir,
+      store: `sqlite:${join(work, "fault.sqlite")}`,
+      items: catalogueIds,
+      killAfter: 300,
+    });
     fault = `kill -9 after ${r.acknowledged} acknowledged events (4 writers): ${r.found}/${r.acknowledged} found in order after restart, ${r.unacknowledged} committed-but-unacknowledged, restart to ready ${(r.restartMs / 1000).toFixed(1)} s, SIGTERM exit ${r.sigtermExit}, problems: ${r.problems.length === 0 ? "none" : r.problems.join("; ")}`;
     console.error(fault);
   }
 
-  console.log("\n| scenario | target rate (req/s) | achieved (req/s) | p50 (ms) | p99 (ms) | non-2xx / errors | notes |");
+  console.log(
+    "\n| scenario | target rate (req/s) | achieved (req/s) | p50 (ms) | p99 (ms) | non-2xx / errors | notes |",
+  );
   console.log("|---|---:|---:|---:|---:|---:|---|");
   for (const r of rows) {
     if (r.scenario === "__inprocess__") continue;
     const x = r.result;
-    console.log(`| ${r.scenario} | ${r.rate} | ${x.requests.average.toFixed(1)} | ${x.latency.p50} | ${x.latency.p99} | ${x.non2xx} / ${x.errors + x.timeouts} | ${r.extra ?? ""} |`);
+    console.log(
+      `| ${r.scenario} | ${r.rate} | ${x.requests.average.toFixed(1)} | ${x.latency.p50} | ${x.latency.p99} | ${x.non2xx} / ${x.errors + x.timeouts} | ${r.extra ?? ""} |`,
+    );
   }
   const ip = rows.find((r) => r.scenario === "__inprocess__");
   if (ip) console.log(`\n| in process (median) | time | same-run baseline |\n|---|---:|---|\n${ip.extra}`);

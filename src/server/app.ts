@@ -105,6 +105,7 @@ export async function createServer(
     onLookup: (result) => metrics.stateCache.inc({ result }),
   });
   const numCandidates = ranking?.tools.numCandidates ?? limits.maxK;
+  ranking?.addBatchListener((size) => metrics.batchSize.observe(size));
 
   const app = Fastify({
     logger: false,

@@ -17,7 +17,7 @@ export interface RankerSetupOptions {
   model?: string;
   /** LoRA adapter (default: the run's, "none" for the base model). */
   adapter?: string;
-  /** llama.cpp threads (default 2) and parallel sequences (default 4). */
+  /** llama.cpp threads (default: LLAMAREC_THREADS, else min(2, cores)) and parallel sequences (default 4). */
   threads?: number;
   sequences?: number;
   /** remote: server root and served model name. */
@@ -37,7 +37,7 @@ export async function openRankerTools(
   const backend = await openRankerBackend(o.kind, {
     model: w.model,
     adapter: w.adapter,
-    threads: o.threads ?? 2,
+    ...(o.threads === undefined ? {} : { threads: o.threads }),
     sequences: o.sequences ?? 4,
     ...(o.kind === "remote"
       ? {

@@ -59,6 +59,7 @@ export class RankingQueue {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
+  private readonly batchListeners: ((size: number, seconds: number) => void)[] = [];
   private readonly batchSize: number;
   private readonly windowMs: number;
   private readonly maxQueue: number;
@@ -74,6 +75,11 @@ export class RankingQueue {
     this.windowMs = Math.max(0, options.windowMs ?? 5);
     this.maxQueue = Math.max(1, options.maxQueue ?? 64);
     this.deadlineMs = Math.max(1, options.deadlineMs ?? 2000);
+  }
+
+  /** Also reports every batch to `listener` (the server's metrics). */
+  addBatchListener(listener: (size: number, seconds: number) => void): void {
+    this.batchListeners.push(listener);
   }
 
   get depth(): number {
@@ -168,6 +174,7 @@ export class RankingQueue {
       const seconds = (performance.now() - started) / 1000;
       this.batchSeconds = 0.8 * this.batchSeconds + 0.2 * seconds;
       this.options.onBatch?.(jobs.length, seconds);
+      for (const listener of this.batchListeners) listener(jobs.length, seconds);
       this.busy = false;
     }
     // Prompts that arrived during the batch have waited long enough: go again at once.

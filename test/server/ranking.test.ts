@@ -97,7 +97,10 @@ describe("ranking in the server", () => {
     expect(Math.max(...backend.batches)).toBeGreaterThan(1);
     expect(Math.max(...backend.batches)).toBeLessThanOrEqual(4);
     const metrics = await server.app.inject({ method: "GET", url: "/metrics" });
-    expect(metrics.body).toMatch(/llamarec_ranking_batch_size_count \d+/);
+    const batches = Number(/llamarec_ranking_batch_size_count (\d+)/.exec(metrics.body)?.[1]);
+    const prompts = Number(/llamarec_ranking_batch_size_sum (\d+)/.exec(metrics.body)?.[1]);
+    expect(batches).toBe(backend.batches.length + 2); // the two ranked single requests before
+    expect(prompts).toBe(8 + 2);
     await server.close();
   });
 
