@@ -36,7 +36,7 @@ beforeAll(async () => {
   for (const u of ["1", "2", "3", "7"]) knownHistory.set(u, [...services.catalogue.knownHistory(u)]);
   itemIds = [...services.catalogue.itemIds];
   await services.store.close();
-}, 120_000);
+}, 300_000);
 afterAll(() => {
   run?.cleanup();
   if (pg.ok) pg.cluster.stop();

@@ -29,7 +29,7 @@ beforeAll(async () => {
   run = await trainTinyRun("llamarec-serve-fault-");
   const p = runPaths(run.runDir).retriever;
   model = await loadModel(p.model, p.modelJson);
-}, 120_000);
+}, 300_000);
 afterAll(() => {
   run?.cleanup();
   if (pg.ok) pg.cluster.stop();
@@ -71,7 +71,7 @@ describe.each(stores)("kill -9 during event posting ($name)", ({ spec }) => {
         expect(Math.abs(item.score - expected.scores[p]!)).toBeLessThan(1e-5);
       });
     }
-  }, 240_000);
+  }, 400_000);
 });
 
 describe("graceful shutdown", () => {
@@ -116,5 +116,5 @@ describe("graceful shutdown", () => {
     expect(existsSync(`${store}-wal`)).toBe(false);
     // No new connections after the stop.
     await expect(fetch(`${s.url}/healthz`)).rejects.toThrow();
-  }, 240_000);
+  }, 400_000);
 });

@@ -49,7 +49,7 @@ beforeAll(async () => {
   gguf = (await writeTinyLlama(join(run.dir, "llm"), { seed: 7, std: 0.2 })).gguf;
   const prompts = new PromptBuilder(tokenizerFrom(gguf).tokenizer);
   tools = { prompts, verbalizer: Verbalizer.forPrompt(prompts), maxHistory: 20, numCandidates: 20 };
-}, 120_000);
+}, 300_000);
 afterAll(() => run?.cleanup());
 
 async function serve(
@@ -183,7 +183,7 @@ describe("ranking in the server", () => {
       expect(item.score).toBeCloseTo(expected[p]!.score, 4);
     });
     await server.close();
-  }, 120_000);
+  }, 300_000);
 });
 
 describe("ranker setup from a run", () => {
