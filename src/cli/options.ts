@@ -14,6 +14,13 @@ export function parseIntArg(value: string): number {
   return n;
 }
 
+/** Counts that must be at least 1 (threads, orders, steps, …): 0 and negatives are usage errors. */
+export function parsePositiveIntArg(value: string): number {
+  const n = parseIntArg(value);
+  if (n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return n;
+}
+
 /** "1,5,10" -> [1, 5, 10] */
 export function parseIntListArg(value: string): number[] {
   return value

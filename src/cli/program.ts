@@ -3,7 +3,7 @@
  * InputError -> one clean message on stderr, exit 2; usage errors -> commander's message, exit 2;
  * anything else -> the stack, exit 1.
  */
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Help } from "commander";
 import { type FlagValue, readConfigFile, resolveConfig } from "../config/load.js";
 import { InputError } from "../util/errors.js";
 import { setLogLevel, setLogSink } from "../util/log.js";
@@ -69,8 +69,16 @@ export function buildProgram(
   return program;
 }
 
+const defaultHelp = new Help();
+
 function configureIO(cmd: Command, io: CliIO): void {
   cmd.exitOverride();
+  // Our option texts state their defaults in words ("(default runs)"); commander would add a second
+  // '(default: "runs")'. Keep commander's only for options whose text does not mention a default.
+  cmd.configureHelp({
+    optionDescription: (option) =>
+      /\(default\b/.test(option.description) ? option.description : defaultHelp.optionDescription(option),
+  });
   cmd.configureOutput({
     writeOut: (s) => io.stdout.write(s),
     writeErr: (s) => io.stderr.write(s),

@@ -27,7 +27,7 @@ export interface RankRunOptions {
   allUsers?: boolean;
   splits?: readonly ("val" | "test")[];
   prompt?: Partial<RankerPromptSettings>;
-  /** llama.cpp threads (default 2). */
+  /** llama.cpp threads (default: LLAMAREC_THREADS, else min(2, cores); src/util/threads.ts). */
   threads?: number;
   /** Where logs and progress (prompts ranked, rate, ETA) are reported. */
   events?: Events;

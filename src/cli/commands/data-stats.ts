@@ -52,7 +52,7 @@ export function formatLoadSummary(result: LoadResult): string {
   lines.push(`interactions: ${stages}`);
   lines.push(
     `filters: min rating ${p.minRating ?? "none"}, k-core users >= ${p.minUserCount}, items >= ${p.minItemCount}` +
-      ` (${p.kCoreIterations} passes); items without a title: ${thousands(p.itemsWithoutTitle)}`,
+      ` (${p.kCoreIterations} ${p.kCoreIterations === 1 ? "pass" : "passes"}); items without a title: ${thousands(p.itemsWithoutTitle)}`,
   );
   return lines.join("\n");
 }

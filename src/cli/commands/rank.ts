@@ -10,7 +10,7 @@ import { rankRun } from "../../ranker/rank-run.js";
 import { loadRunDataset, resolveRunDir } from "../../run/index.js";
 import { consoleEvents } from "../../util/console-events.js";
 import { InputError } from "../../util/errors.js";
-import { parseIntArg } from "../options.js";
+import { parseIntArg, parsePositiveIntArg } from "../options.js";
 import type { CommandSpec } from "../registry.js";
 
 const BACKENDS: readonly BackendKind[] = ["engine", "llamacpp", "remote"];
@@ -46,11 +46,11 @@ export const rankCommand: CommandSpec = {
       .option(
         "--top-logprobs <n>",
         "remote: log-probabilities requested per prompt (default 20)",
-        parseIntArg,
+        parsePositiveIntArg,
       )
-      .option("--concurrency <n>", "remote: requests in flight (default 4)", parseIntArg)
-      .option("--timeout-ms <n>", "remote: per-request timeout (default 60000)", parseIntArg)
-      .option("--orders <n>", "candidate orders averaged per user (default 1)", parseIntArg)
+      .option("--concurrency <n>", "remote: requests in flight (default 4)", parsePositiveIntArg)
+      .option("--timeout-ms <n>", "remote: per-request timeout (default 60000)", parsePositiveIntArg)
+      .option("--orders <n>", "candidate orders averaged per user (default 1)", parsePositiveIntArg)
       .option("--seed <n>", "seed of the extra orders (default 0)", parseIntArg)
       .option("--split <split>", "val, test or both (default both)", "both")
       .option("--all-users", "also rank users whose label is not among the candidates")
@@ -58,7 +58,11 @@ export const rankCommand: CommandSpec = {
         "--letter-mode <mode>",
         "letter token ids: answer-position (as the model is trained to answer) or isolated (the official code's)",
       )
-      .option("--threads <n>", "llama.cpp threads (default 2)", parseIntArg);
+      .option(
+        "--threads <n>",
+        "llama.cpp threads (default: LLAMAREC_THREADS, else min(2, cores))",
+        parsePositiveIntArg,
+      );
   },
   async run(ctx) {
     const o = ctx.opts;
@@ -95,9 +99,9 @@ export const rankCommand: CommandSpec = {
           }
         : {}),
       ...(letterMode ? { prompt: { letterMode } } : {}),
-      ...(o.orders ? { orders: o.orders as number } : {}),
+      ...(o.orders !== undefined ? { orders: o.orders as number } : {}),
       ...(o.seed !== undefined ? { seed: o.seed as number } : {}),
-      ...(o.threads ? { threads: o.threads as number } : {}),
+      ...(o.threads !== undefined ? { threads: o.threads as number } : {}),
       allUsers: o.allUsers === true,
       splits: split === "both" ? ["val", "test"] : [split as "val" | "test"],
       events: consoleEvents(),

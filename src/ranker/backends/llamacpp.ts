@@ -12,8 +12,12 @@
  * remaining tokens differ; two threads then both apply the swaps (undoing them) or interleave them, and a
  * sequence receives another sequence's logits or a mix (issue 7 §1: users got other users' scores).
  */
-import { availableParallelism } from "node:os";
+
+import { statSync } from "node:fs";
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
+import { GgufFile } from "../../llm/gguf/reader.js";
+import { InputError } from "../../util/errors.js";
+import { threadCount } from "../../util/threads.js";
 import type { PromptIds, RankerBackend } from "../backend.js";
 
 export interface LlamaCppBackendOptions {
@@ -27,7 +31,7 @@ export interface LlamaCppBackendOptions {
   contextSize?: number;
   /** Tokens per llama.cpp batch. Default 512. */
   batchSize?: number;
-  /** CPU threads. Default: all cores. */
+  /** CPU threads. Default: LLAMAREC_THREADS, else min(2, cores) (src/util/threads.ts). */
   threads?: number;
   /** F32 instead of F16 KV cache, for agreement tests against a float32 engine. Default false. */
   kvCacheF32?: boolean;
@@ -47,16 +51,31 @@ export class LlamaCppBackend implements RankerBackend {
   ) {}
 
   static async open(options: LlamaCppBackendOptions): Promise<LlamaCppBackend> {
+    // Bad files are input errors with one line, before llama.cpp sees them (it logs and throws generically).
+    checkGguf(options.modelPath, "model");
+    if (options.loraPath) checkGguf(options.loraPath, "LoRA adapter");
     const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
-    const threads = options.threads ?? availableParallelism();
+    const threads = threadCount(options.threads);
+    // llama.cpp's own error lines go into the error we throw while opening, to stderr afterwards.
+    let opening: string[] | null = [];
     const llama = await getLlama({
       gpu: false,
       build: "never",
       maxThreads: threads,
       logLevel: LlamaLogLevel.error,
+      logger: (_level, message) => {
+        if (opening) opening.push(message.trim());
+        else process.stderr.write(`[llama.cpp] ${message.trim()}\n`);
+      },
     });
     try {
-      const model = await llama.loadModel({ modelPath: options.modelPath });
+      let model: LlamaModel;
+      try {
+        model = await llama.loadModel({ modelPath: options.modelPath });
+      } catch (err) {
+        const detail = opening.filter((m) => m !== "").at(-1) ?? (err as Error).message;
+        throw new InputError(`${options.modelPath}: llama.cpp cannot load this model (${detail})`);
+      }
       const nSeq = options.sequences ?? 4;
       const kvType = options.kvCacheF32
         ? { experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" }
@@ -74,6 +93,7 @@ export class LlamaCppBackend implements RankerBackend {
       });
       serializeSampling(context);
       const sequences = Array.from({ length: nSeq }, () => context.getSequence());
+      opening = null;
       return new LlamaCppBackend(llama, model, context, sequences);
     } catch (err) {
       await llama.dispose();
@@ -134,6 +154,18 @@ export class LlamaCppBackend implements RankerBackend {
     await this.model.dispose();
     await this.llama.dispose();
   }
+}
+
+/** Exists, is a file, and has a complete GGUF header and tensor table (our reader checks the sizes). */
+function checkGguf(path: string, what: string): void {
+  let isFile = false;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {
+    throw new InputError(`${what} ${path}: no such file`);
+  }
+  if (!isFile) throw new InputError(`${what} ${path} is not a file (a .gguf file is needed)`);
+  GgufFile.open(path).close();
 }
 
 type SampleToken = (...args: unknown[]) => Promise<unknown>;

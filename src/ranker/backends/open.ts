@@ -18,7 +18,7 @@ export interface OpenRankerBackendOptions {
   loaded?: LlamaForCausalLM;
   /** LoRA adapter: PEFT folder or GGUF (engine), GGUF (llama.cpp). */
   adapter?: string | null;
-  /** llama.cpp CPU threads (default 2) and parallel sequences (backend default when absent). */
+  /** llama.cpp CPU threads (default: LLAMAREC_THREADS, else min(2, cores)) and parallel sequences (backend default when absent). */
   threads?: number;
   sequences?: number;
   /** remote: server settings (url required). */
@@ -49,7 +49,7 @@ export async function openRankerBackend(
     return LlamaCppBackend.open({
       modelPath: o.model,
       ...(o.adapter ? { loraPath: o.adapter } : {}),
-      threads: o.threads ?? 2,
+      ...(o.threads === undefined ? {} : { threads: o.threads }),
       ...(o.sequences === undefined ? {} : { sequences: o.sequences }),
     });
   }

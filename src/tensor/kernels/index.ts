@@ -1,3 +1,4 @@
+import { threadCount } from "../../util/threads.js";
 import type { Kernels } from "./api.js";
 import { referenceKernels } from "./reference.js";
 import { createWasmKernels, wasmSimdSupported } from "./wasm.js";
@@ -7,22 +8,17 @@ export { referenceKernels } from "./reference.js";
 export { createWasmKernels, type WasmKernelOptions, type WasmKernels, type WasmVariant } from "./wasm.js";
 
 // The active backend, chosen on first use: wasm (SIMD, 1–2 threads) unless LLAMAREC_KERNELS=reference.
-// LLAMAREC_THREADS=1|2 overrides the thread count (default min(2, available cores));
+// LLAMAREC_THREADS (the tool's one thread setting, src/util/threads.ts) sets the thread count, at most 2
+// here (default min(2, available cores));
 // LLAMAREC_WASM_SIMD=simd|relaxed picks the instruction set (default: relaxed when the runtime supports it).
 let active: Kernels | undefined;
-
-function parseThreads(raw: string | undefined): number | undefined {
-  if (raw === undefined || raw === "") return undefined;
-  if (raw !== "1" && raw !== "2") throw new Error(`LLAMAREC_THREADS must be 1 or 2, got "${raw}"`);
-  return Number(raw);
-}
 
 /** Builds the backend named by the environment (exported for tests). */
 export function kernelsFromEnv(env: NodeJS.ProcessEnv = process.env): Kernels {
   const choice = env.LLAMAREC_KERNELS ?? "wasm";
   if (choice === "reference") return referenceKernels;
   if (choice !== "wasm") throw new Error(`LLAMAREC_KERNELS must be "reference" or "wasm", got "${choice}"`);
-  const threads = parseThreads(env.LLAMAREC_THREADS);
+  const threads = Math.min(2, threadCount(undefined, env));
   const variant = env.LLAMAREC_WASM_SIMD || undefined;
   if (variant !== undefined && variant !== "simd" && variant !== "relaxed") {
     throw new Error(`LLAMAREC_WASM_SIMD must be "simd" or "relaxed", got "${variant}"`);
