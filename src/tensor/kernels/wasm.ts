@@ -46,6 +46,13 @@ export interface WasmKernelOptions {
   ceBlockRows?: number;
   /** Testing: the helper runs every split call to completion before this thread joins in (finding nothing left). */
   helperFirst?: boolean;
+  /**
+   * A split call whose caller then waits for the helper longer than this (ms, default 1) and longer than it
+   * worked itself counts as a stall (the helper was descheduled): the next `backoffCalls` (default 256)
+   * calls run on this thread alone.
+   */
+  stallMs?: number;
+  backoffCalls?: number;
 }
 
 export interface WasmKernels extends Kernels {
@@ -53,6 +60,8 @@ export interface WasmKernels extends Kernels {
   readonly variant: WasmVariant;
   /** How many calls the helper thread took part in (it skips calls it wakes up too late for). */
   helperCalls(): number;
+  /** How many times waiting for a descheduled helper switched splitting off for a while. */
+  helperStalls(): number;
   /** Current size of the wasm heap (it keeps its high-water mark; calls reuse it). */
   memoryBytes(): number;
   /** Stops the helper thread (it is unref'd, so this is optional). */
@@ -200,8 +209,22 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
 
   // Runs `name(...args)` here and, when `helperArgs` is given, offers the same call to the helper thread. Such
   // calls take their work from a shared counter, so whichever thread is free does the next piece.
+  //
+  // Automatic choice between one and two threads: a split pays only while the helper runs when asked. On a
+  // machine with more runnable jobs than cores the helper is often descheduled while it holds a piece of
+  // the work, and the caller then waits for it. When the caller has waited for the helper's last piece
+  // longer than `stallMs` and longer than it worked on the call itself, splitting stops for the next
+  // `backoffCalls` calls (one thread), then is tried again. Results never depend on this (every split call has a fixed decomposition or per-element work).
+  const stallMs = options.stallMs ?? 1;
+  const backoffCalls = options.backoffCalls ?? 256;
+  let skipSplits = 0;
+  let stalls = 0;
   function run(name: (typeof EXPORTS)[number], args: number[], helperArgs?: number[]): void {
-    const t = helperArgs ? thread() : undefined;
+    let t = helperArgs ? thread() : undefined;
+    if (t && skipSplits > 0 && !options.helperFirst) {
+      skipSplits--;
+      t = undefined;
+    }
     if (!t || !helperArgs) {
       ex[name](...args);
       return;
@@ -209,12 +232,20 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     t.post(name, helperArgs);
     if (options.helperFirst && t.finish(true)) helped++;
     let failure: unknown;
+    const start = performance.now();
     try {
       ex[name](...args);
     } catch (err) {
       failure = err;
     }
+    const mine = performance.now();
     if (t.finish()) helped++; // never return while the helper may still be writing into the arena
+    const waited = performance.now() - mine;
+    // Waiting longer than this thread worked on the whole call: the split did not pay.
+    if (!options.helperFirst && waited > stallMs && waited > mine - start) {
+      stalls++;
+      skipSplits = backoffCalls;
+    }
     if (failure) throw failure;
   }
 
@@ -470,6 +501,10 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
 
     helperCalls() {
       return helped;
+    },
+
+    helperStalls() {
+      return stalls;
     },
 
     memoryBytes() {
