@@ -20,7 +20,7 @@ let settings: PipelineSettings;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "llamarec-pipeline-"));
-  const data = generateSynthetic({ numUsers: 40, numItems: 30, numClusters: 3, seed: 5 });
+  const data = generateSynthetic({ numUsers: 40, numItems: 80, numClusters: 4, seed: 5 });
   const files = await writeSyntheticCsv(data, dir);
   // A small vocabulary (568 pieces) keeps the scratch ranker fast; its letters and titles still tokenize.
   const tiny = await writeTinyLlama(join(dir, "tok"));
@@ -33,12 +33,12 @@ data:
 retriever:
   maxLen: 20
   batchSize: 8
-  maxIterations: 30
-  valEvery: 10
+  maxIterations: 20
+  valEvery: 5
   logEvery: 5
 ranker:
   tokenizer: ${tiny.gguf}
-  steps: 6
+  steps: 4
   batchSize: 2
   microBatchSize: 2
   valEvery: 2
@@ -57,7 +57,7 @@ ranker:
     retriever: {
       model: "lru",
       modelOptions: {},
-      training: { maxLen: 20, batchSize: 8, maxIterations: 30, valEvery: 10, logEvery: 5 },
+      training: { maxLen: 20, batchSize: 8, maxIterations: 20, valEvery: 5, logEvery: 5 },
     },
     ranker: {
       model: "scratch:tiny",
@@ -68,7 +68,7 @@ ranker:
         warmupSteps: 2,
         batchSize: 2,
         microBatchSize: 2,
-        maxSteps: 6,
+        maxSteps: 4,
         valEvery: 2,
         valUsers: 4,
         logEvery: 1,
