@@ -53,6 +53,8 @@ export interface NamedCurve {
   /** Legend entry, e.g. the run's name. */
   name: string;
   curve: TrainingCurve;
+  /** Step of the weights kept (best validation): a dashed line on the validation panel. */
+  best?: number | null;
 }
 
 /**
@@ -65,7 +67,7 @@ export function trainingCurvesChart(
 ): string {
   const metric = curves[0]?.curve.validationMetric ?? "Recall@10";
   const series: echarts.SeriesOption[] = [];
-  curves.forEach(({ name, curve }, i) => {
+  curves.forEach(({ name, curve, best }, i) => {
     const color = PALETTE[i % PALETTE.length]!;
     series.push({
       type: "line",
@@ -88,6 +90,17 @@ export function trainingCurvesChart(
       symbolSize: 6,
       lineStyle: { width: 1.6, color },
       itemStyle: { color },
+      ...(best === undefined || best === null
+        ? {}
+        : {
+            markLine: {
+              silent: true,
+              symbol: "none",
+              lineStyle: { color, type: "dashed", width: 1 },
+              label: { formatter: "best", color, fontSize: 10 },
+              data: [{ xAxis: best }],
+            },
+          }),
     });
   });
   const xName = options.xName ?? "iteration";

@@ -114,8 +114,9 @@ export function describeRetriever(retriever: RetrieverData): string {
     if (best !== undefined) text += `, best validation Recall@10 at iteration ${best}`;
   }
   text += ".";
-  if (stoppedBy === "max-iterations" || stoppedBy === "max-epochs") {
-    text += ` Training was cut by its ${stoppedBy === "max-iterations" ? "iteration" : "epoch"} limit, not by early stopping as in the paper (patience 20 validations), so it is expected to fall short of the paper's numbers.`;
+  if (stoppedBy !== undefined && stoppedBy !== "early-stopping") {
+    const limit = /epoch|exhausted/.test(stoppedBy) ? "epoch" : "iteration";
+    text += ` Training was cut by its ${limit} limit (${stoppedBy}), not by early stopping as in the paper (patience 20 validations), so it may fall short of the paper's numbers.`;
   }
   return text;
 }

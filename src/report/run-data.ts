@@ -72,6 +72,8 @@ export interface RankerData {
     examplesSeen: number;
     seconds: number;
     stoppedEarly: boolean;
+    /** Step of the best validation (the weights kept), when recorded. */
+    bestStep?: number | null;
     trainableParameters: number;
     totalParameters: number;
   } | null;
@@ -135,6 +137,7 @@ const trainSummarySchema = z.object({
   examplesSeen: z.number(),
   seconds: z.number(),
   stoppedEarly: z.boolean(),
+  bestStep: z.number().nullable().optional(),
   trainableParameters: z.number(),
   totalParameters: z.number(),
 });

@@ -16,11 +16,13 @@ import type { Metrics } from "../eval/index.js";
 import { reportPaths, runPaths } from "../run/index.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
+import type { Events } from "../util/events.js";
 import { metricBarsChart, subsetShareChart, trainingCurvesChart } from "./charts.js";
 import {
   describeRanker,
   describeRetriever,
   describeRun,
+  formatSeconds,
   modelLabel,
   type RankerStatement,
   rankerLabel,
@@ -52,6 +54,8 @@ export interface WriteReportOptions {
   title?: string;
   /** Progress lines, e.g. each file written. */
   onLog?: (line: string) => void;
+  /** Receives a log line and one artifact per file written (report.markdown, report.json, report.chart). */
+  events?: Events;
 }
 
 export interface ReportChart {
@@ -207,7 +211,10 @@ export function buildReport(
     .filter(
       (r) => r.retriever?.curve && r.retriever.curve.loss.length + r.retriever.curve.validation.length > 0,
     )
-    .map((r) => ({ name: r.name, curve: r.retriever!.curve! }));
+    .map((r) => {
+      const best = r.retriever!.selection?.bestIteration;
+      return { name: r.name, curve: r.retriever!.curve!, best: typeof best === "number" ? best : null };
+    });
   if (retrieverCurves.length > 0) {
     addChart(
       "retriever-training.svg",
@@ -217,7 +224,7 @@ export function buildReport(
   }
   const rankerCurves = runs
     .filter((r) => r.ranker?.curve && r.ranker.curve.loss.length + r.ranker.curve.validation.length > 0)
-    .map((r) => ({ name: r.name, curve: r.ranker!.curve! }));
+    .map((r) => ({ name: r.name, curve: r.ranker!.curve!, best: r.ranker!.training?.bestStep ?? null }));
   if (rankerCurves.length > 0) {
     addChart(
       "ranker-training.svg",
@@ -323,6 +330,20 @@ export function buildReport(
       "",
     );
   }
+  const staged = runs.filter((r) => Object.keys(r.stages).length > 0);
+  if (staged.length > 0) {
+    md.push("## Stages", "");
+    md.push(`| ${many ? "Run | " : ""}Stage | Status | Wall time | Peak memory |`);
+    md.push(`|${many ? "---|" : ""}---|---|---:|---:|`);
+    for (const run of staged) {
+      for (const [stage, rec] of Object.entries(run.stages)) {
+        md.push(
+          `| ${many ? `${run.name} | ` : ""}${stage} | ${rec.status} | ${formatSeconds(rec.wallSeconds)} | ${rec.peakRssMiB.toFixed(0)} MiB |`,
+        );
+      }
+    }
+    md.push("");
+  }
   if (charts.length > 0) {
     md.push("## Charts", "");
     for (const c of charts) md.push(`![${c.title}](${c.file})`, "");
@@ -418,12 +439,15 @@ export async function writeReport(
     const path = join(outDir, file);
     await writeFileAtomic(path, svg);
     charts.push(path);
+    options.events?.artifact("report.chart", path);
   }
   const { markdown, json } = reportPaths(outDir);
   await writeJsonAtomic(json, built.json);
+  options.events?.artifact("report.json", json);
   await writeFileAtomic(markdown, built.markdown);
-  options.onLog?.(
-    `report: ${relative(process.cwd(), markdown) || markdown} (+ report.json, ${charts.length} charts)`,
-  );
+  options.events?.artifact("report.markdown", markdown);
+  const line = `report: ${relative(process.cwd(), markdown) || markdown} (+ report.json, ${charts.length} charts)`;
+  options.onLog?.(line);
+  options.events?.log("info", line);
   return { dir: outDir, markdown, json, charts, report: built.json };
 }

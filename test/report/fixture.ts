@@ -37,6 +37,8 @@ export interface FixtureRun {
   covered?: number;
   users?: number;
   stoppedBy?: string;
+  /** config.json stage records, as `llamarec run` writes them. */
+  stages?: Record<string, { status: string; wallSeconds: number; peakRssMiB: number }>;
   ranker?: {
     model: string;
     mode: "lora" | "full";
@@ -66,6 +68,16 @@ export function writeFixtureRun(dir: string, run: FixtureRun): string {
       numItems: 3650,
     },
     retriever: { model: run.model ?? "lru", modelOptions: {}, training: {} },
+    ...(run.stages
+      ? {
+          stages: Object.fromEntries(
+            Object.entries(run.stages).map(([name, r]) => [
+              name,
+              { ...r, inputsHash: "sha256:0", outputs: [], startedAt: "2026-11-30T12:00:00.000Z" },
+            ]),
+          ),
+        }
+      : {}),
   });
   json(join(dir, "retriever", "metrics.json"), {
     model: run.model ?? "lru",

@@ -184,7 +184,19 @@ describe("writeReport", () => {
   });
 
   it("writes a single run's report into its report/ folder, without published numbers on request", async () => {
-    const a = runA(join(tmp, "one", "run-a"));
+    const a = writeFixtureRun(join(tmp, "one", "run-a"), {
+      test: RUN_A,
+      ranker: {
+        model: "/models/llama-2-7b.Q4_K_M.gguf",
+        mode: "lora",
+        totalParameters: 6_738_415_616,
+        trainableParameters: 4_194_304,
+        retrieverOnSubset: paperMetrics(0.3, 0.33, 0.45, 0.32, 0.38, 0.6),
+        rankerOnSubset: paperMetrics(0.35, 0.4, 0.5, 0.37, 0.45, 0.7),
+        overall: paperMetrics(0.05, 0.06, 0.09, 0.055, 0.08, 0.16),
+      },
+      stages: { retriever: { status: "done", wallSeconds: 600, peakRssMiB: 812.4 } },
+    });
     const result = await writeReport([a], { reference: null });
     expect(result.dir).toBe(join(a, "report"));
     const md = readFileSync(join(a, "report", "report.md"), "utf8");
@@ -192,6 +204,11 @@ describe("writeReport", () => {
     // One retriever column competes: nothing to bold there.
     expect(md.split("## Retriever, all test users")[1]!.split("\n## ")[0]).not.toContain("**");
     expect(existsSync(join(a, "report", "stages.svg"))).toBe(true);
+    expect(md).toContain("| retriever | done | 10.0 min | 812 MiB |");
+    // A 7B LoRA ranker: no "cannot be compared" statement.
+    expect(md).toContain("match the paper's setting");
+    expect(md).not.toContain("cannot be compared");
+    expect(md).toContain("LRURec → llama-2-7b.Q4_K_M");
   });
 
   it("names the file and field of a malformed metrics file", async () => {
