@@ -92,7 +92,7 @@ describe("graceful shutdown", () => {
       "--threads",
       "1",
       "--batch-window-ms",
-      "1500",
+      "8000",
       "--batch-size",
       "16",
       "--deadline-ms",
@@ -103,10 +103,19 @@ describe("graceful shutdown", () => {
     const pending = ["1", "2", "3", "term"].map((u) =>
       postJson(`${s.url}/v1/recommend`, { user_id: u, k: 5 }),
     );
-    await new Promise((r) => setTimeout(r, 300));
+    // SIGTERM once the server holds all four in its ranking queue (not before they arrived).
+    for (let waited = 0; ; waited += 20) {
+      const m = await (await fetch(`${s.url}/metrics`)).text();
+      if (/llamarec_ranking_queue_depth 4/.test(m)) break;
+      if (waited > 7000)
+        throw new Error(
+          `the four requests never queued together: ${m.match(/llamarec_ranking_queue_depth \d+/)}`,
+        );
+      await new Promise((r) => setTimeout(r, 20));
+    }
     s.child.kill("SIGTERM");
     const answers = await Promise.all(pending);
-    expect(performance.now() - t0).toBeGreaterThan(1000); // they really were waiting in the queue
+    expect(performance.now() - t0).toBeGreaterThan(1000); // they really waited for the batch window
     expect(answers.map((a) => [a.status, a.body.ranked, a.body.note])).toEqual(
       Array(4).fill([200, true, undefined]),
     );
