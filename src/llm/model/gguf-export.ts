@@ -1,7 +1,7 @@
 /**
  * Writes a LlamaForCausalLM as a GGUF model llama.cpp loads (F32 or F16 matrices; norms stay F32), with the
  * Q/K rows of "llama" files permuted the way convert_hf_to_gguf.py does. Tokenizer metadata
- * ("tokenizer.ggml.*") is the caller's: copy it from the base GGUF or build one (synthetic.ts).
+ * ("tokenizer.ggml.*") is the caller's: copy it from the base GGUF or build one (test/fixtures/synthetic-llama.ts).
  */
 
 import { hfToGgufName, permuteRows } from "../config.js";
