@@ -1,5 +1,7 @@
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.js";
+import { InputError } from "../util/errors.js";
 import type { Dataset } from "./dataset.js";
 import { csvField } from "./io/csv.js";
 
@@ -21,6 +23,8 @@ export async function exportGeneric(
   dir: string,
   options: ExportGenericOptions = {},
 ): Promise<{ interactions: string; items: string }> {
+  if (existsSync(dir) && !statSync(dir).isDirectory())
+    throw new InputError(`${dir} is a file; the export needs a folder (a new or existing one)`);
   const interPath = join(dir, options.interactionsFile ?? "interactions.csv");
   const itemsPath = join(dir, options.itemsFile ?? "items.csv");
   const chunks: string[] = ["user,item,timestamp\n"];

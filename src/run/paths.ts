@@ -22,6 +22,7 @@
  *   runs/<name>/ranker/metrics.json         retriever / subset / overall metrics
  *   runs/<name>/report/                     report.md, report.json, *.svg
  */
+import { existsSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { InputError } from "../util/errors.js";
 
@@ -124,11 +125,19 @@ const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** A bare name lives under runsRoot; anything with a path separator (or absolute) is used as given. */
 export function resolveRunDir(nameOrPath: string, runsRoot = DEFAULT_RUNS_ROOT): string {
   if (isAbsolute(nameOrPath) || nameOrPath.includes("/") || nameOrPath.includes("\\"))
-    return resolve(nameOrPath);
+    return notAFile(resolve(nameOrPath), "run folder");
   if (!RUN_NAME.test(nameOrPath)) {
     throw new InputError(`run name "${nameOrPath}" must be letters, digits, '.', '_' or '-' (or a path)`);
   }
-  return resolve(runsRoot, nameOrPath);
+  notAFile(resolve(runsRoot), "--runs-dir");
+  return notAFile(resolve(runsRoot, nameOrPath), "run folder");
+}
+
+/** Folders that exist as files are input errors here, not ENOTDIR stack traces later. */
+function notAFile(path: string, what: string): string {
+  if (existsSync(path) && !statSync(path).isDirectory())
+    throw new InputError(`${what} ${path} is a file, not a folder`);
+  return path;
 }
 
 /** e.g. "lru-ml-latest-small-20261129-134501" (UTC). */

@@ -18,8 +18,8 @@ import {
   resolveRunDir,
   runPaths,
 } from "../../run/index.js";
-import { InputError } from "../../util/errors.js";
 import { consoleEvents } from "../../util/console-events.js";
+import { InputError } from "../../util/errors.js";
 import { log } from "../../util/log.js";
 import { addDataOptions, DATA_CONFIG_FLAGS, datasetSpecFrom, loadOptionsFrom } from "../data-options.js";
 import { parseIntArg, parseNumberArg } from "../options.js";
@@ -94,8 +94,12 @@ export const trainRetrieverCommand: CommandSpec = {
     let runDir: string;
     let dataset: Dataset;
     let recorded: RecordedDataset;
-    if (resume && existsSync(runPaths(resolveRunDir(r.run!, r.runsDir)).config)) {
+    if (resume) {
       runDir = resolveRunDir(r.run!, r.runsDir);
+      if (!existsSync(runPaths(runDir).config))
+        throw new InputError(
+          `--resume: there is no run at ${runDir} (no config.json); check --run/--runs-dir, or start it without --resume`,
+        );
       ({ dataset, recorded } = await loadRunDataset(runDir));
     } else {
       ({ dataset, recorded } = await loadConfiguredDataset(ctx));

@@ -31,6 +31,7 @@
  * tokens the other backends score; `promptFormat: "text"` sends decoded text instead (the server then
  * tokenizes and adds BOS itself, which can differ at the edges).
  */
+import { InputError } from "../../util/errors.js";
 import type { PromptIds, RankerBackend } from "../backend.js";
 
 export interface RemoteBackendOptions {
@@ -69,7 +70,8 @@ export interface RemoteBackendOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-export class RemoteBackendError extends Error {
+/** The server at the URL the user gave is unreachable or misbehaves: one line, exit 2 in the CLI. */
+export class RemoteBackendError extends InputError {
   override name = "RemoteBackendError";
   constructor(
     message: string,
@@ -270,7 +272,12 @@ export class RemoteBackend implements RankerBackend {
         });
       } catch (err) {
         const e = err as Error;
-        const why = e.name === "TimeoutError" ? `timed out after ${timeoutMs} ms` : e.message;
+        // fetch says only "fetch failed"; the cause names it (ECONNREFUSED, ENOTFOUND, …).
+        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+        const why =
+          e.name === "TimeoutError"
+            ? `timed out after ${timeoutMs} ms`
+            : `${e.message}${(cause?.code ?? cause?.message) ? ` (${cause.code ?? cause.message})` : ""}`;
         lastError = new RemoteBackendError(`POST ${this.endpoint}: ${why}`);
         continue;
       }
