@@ -12,6 +12,7 @@ export {
   subsetShareChart,
   trainingCurvesChart,
 } from "./charts.js";
+export { retrieverColumns, retrieverTable } from "./columns.js";
 export {
   describeRanker,
   describeRetriever,

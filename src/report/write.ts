@@ -18,6 +18,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
 import type { Events } from "../util/events.js";
 import { metricBarsChart, subsetShareChart, trainingCurvesChart } from "./charts.js";
+import { retrieverColumns } from "./columns.js";
 import {
   describeRanker,
   describeRetriever,
@@ -138,30 +139,10 @@ export function buildReport(
   };
 
   // Table 1 of the runs' retrievers (full ranking over all test users), with the published columns.
+  const retrieverCols = retrieverColumns(runs, reference);
   const retrieverRuns = runs.filter((r) => r.retriever?.test);
-  let retrieverTable: ReportTable | null = null;
-  if (retrieverRuns.length > 0) {
-    const columns: TableColumn[] = retrieverRuns.map((run) => {
-      const ret = run.retriever!;
-      const ref = findReference(reference, {
-        dataset: run.dataset.name,
-        model: ret.model,
-        view: "retriever",
-      });
-      return {
-        header: head(modelLabel(ret.model), run),
-        metrics: ret.test!.metrics,
-        reference: ref?.metrics,
-      };
-    });
-    const datasets = new Set(retrieverRuns.map((r) => r.dataset.name));
-    for (const ds of datasets) {
-      for (const e of referencesFor(reference, ds, "retriever")) {
-        columns.push({ header: e.name, metrics: e.metrics, comparisonOnly: true });
-      }
-    }
-    retrieverTable = table("Retriever, all test users (full ranking)", columns);
-  }
+  const retrieverTable =
+    retrieverCols.length > 0 ? table("Retriever, all test users (full ranking)", retrieverCols) : null;
 
   // The ranker's views, per run that has a ranked test split.
   const rankerRuns = runs.filter((r) => r.ranker?.test);

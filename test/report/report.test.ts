@@ -10,6 +10,8 @@ import {
   paperTable,
   parseTrainLog,
   type ReportJson,
+  readRunData,
+  retrieverTable,
   writeReport,
 } from "../../src/report/index.js";
 import { InputError } from "../../src/util/errors.js";
@@ -125,6 +127,37 @@ describe("bundled reference", () => {
       "Recall@10": 0.1426,
     });
     expect(ref.entries.map((e) => e.model).sort()).toEqual(["bert4rec", "lru", "narm", "sasrec"]);
+  });
+});
+
+describe("retrieverTable", () => {
+  it("sets four baselines side by side in the paper's Table 1 layout, each against its published column", async () => {
+    const models = { lru: RUN_A, sasrec: RUN_B, bert4rec: RUN_B, narm: RUN_A } as const;
+    const runs = await Promise.all(
+      Object.entries(models).map(([model, test]) =>
+        readRunData(writeFixtureRun(join(tmp, "baselines", model), { model, test })),
+      ),
+    );
+    const md = retrieverTable(runs, await loadReference());
+    const [header, , m5] = md.split("\n");
+    expect(header!.split("|").map((c) => c.trim())).toEqual([
+      "",
+      "Metric",
+      "LRURec",
+      "SASRec",
+      "BERT4Rec",
+      "NARM",
+      "LRURec (paper)",
+      "NARM (paper)",
+      "BERT4Rec (paper)",
+      "SASRec (paper)",
+      "",
+    ]);
+    // M@5: 0.0429 vs LRURec .0390; 0.0351 vs SASRec .0333 and BERT4Rec .0188; 0.0429 vs NARM .0298.
+    expect(m5).toContain("**0.0429** (+10.0%)");
+    expect(m5).toContain("0.0351 (+5.4%)");
+    expect(m5).toContain("0.0351 (+86.7%)");
+    expect(m5).toContain("**0.0429** (+44.0%)");
   });
 });
 
