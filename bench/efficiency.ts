@@ -1,7 +1,7 @@
 // Efficiency of the verbalizer (the paper's Figure 3): `npm run bench -- efficiency [--lengths 5,10,20,30,40]
 //   [--large-lengths 5,20,40] [--models tiny,large] [--d 1024] [--layers 8] [--heads 16] [--ffn 2816]
 //   [--threads 1] [--runs 3] [--large-runs 1] [--gen-runs 1] [--engine-samples 3] [--engine-gen-full]
-//   [--skip-engine] [--skip-cpp] [--svg docs/efficiency.svg] [--json file]`.
+//   [--skip-engine] [--skip-cpp] [--svg docs/efficiency.svg] [--json file] [--merge earlier.json]`.
 // Default run: the tiny model at 5 title lengths (verbalizer median of 3), the large one at 3 (one run each),
 // which keeps it to minutes on an idle 2-core machine.
 //
@@ -23,7 +23,7 @@
 // lengths, the cost of every step interpolated linearly between them, summed); --engine-gen-full measures
 // it step by step (hours at d 1024). On the tiny model it is measured and the estimate is printed beside it
 // as a check. Both methods run back to back on the same prompt so machine load hits them alike.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -71,6 +71,8 @@ const skipEngine = flag("--skip-engine");
 const skipCpp = flag("--skip-cpp");
 const svgPath = arg("--svg", join(ROOT, "docs", "efficiency.svg"));
 const jsonPath = arg("--json", "");
+// Rows of an earlier run's --json added to this run's table and chart (e.g. the large model measured apart).
+const mergePath = arg("--merge", "");
 const CONTEXT = 4096;
 const TINY_GGUF = join(ROOT, "models", "llama-2-tiny-random.gguf");
 
@@ -433,6 +435,13 @@ console.log(
 );
 const all: Row[] = [];
 const labels: string[] = [];
+if (mergePath) {
+  const earlier = JSON.parse(readFileSync(mergePath, "utf8")) as { rows: Row[] };
+  for (const r of earlier.rows) {
+    all.push(r);
+    if (!labels.includes(r.model)) labels.push(r.model);
+  }
+}
 const dir = mkdtempSync(join(tmpdir(), "llamarec-bench-eff-"));
 try {
   if (models.includes("tiny")) {
