@@ -14,7 +14,6 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Dataset } from "../data/dataset.js";
-import { metricsFromRanks } from "../eval/metrics.js";
 import {
   checkDatasetMatches,
   datasetRef,
@@ -39,7 +38,7 @@ import {
   saveCheckpoint,
   type TrainerState,
 } from "./checkpoint.js";
-import { evaluateSplit } from "./evaluate.js";
+import { evaluateSplit, splitMetrics } from "./evaluate.js";
 import { loadModel, restoreWeights, saveModel, snapshotWeights } from "./model-file.js";
 import { createRetriever, resolveModelOptions } from "./registry.js";
 import { evaluateRetriever, evaluationPolicy, type RetrieverEvaluation } from "./run-evaluation.js";
@@ -178,10 +177,8 @@ export async function trainRetrieverModel(
           tie: cfg.tie,
           candidateCount: 0,
         });
-        const metrics = metricsFromRanks(
-          evaluation.results.map((r) => r.rank),
-          cfg.metricKs,
-        );
+        // The whole user records (tie counts included), as the final test: one evaluator.
+        const metrics = splitMetrics(evaluation, cfg.metricKs);
         return { value: metrics[cfg.bestMetric]!, metrics };
       },
       saveBest: () => {
