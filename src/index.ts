@@ -89,6 +89,7 @@ export {
   type ReportJson,
   type ReportResult,
   readRunData,
+  retrieverTable,
   type TableColumn,
   type WriteReportOptions,
   writeReport,
