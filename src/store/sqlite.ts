@@ -37,6 +37,11 @@ export class SqliteEventStore implements EventStore {
   private readonly countAll: Database.Statement<[], { n: number }>;
   private readonly appendTx: Database.Transaction<(events: readonly EventInput[]) => StoredEvent[]>;
   private closed = false;
+  private pending: {
+    events: readonly EventInput[];
+    resolve: (stored: StoredEvent[]) => void;
+    reject: (err: Error) => void;
+  }[] = [];
 
   constructor(readonly location: string) {
     const path = resolve(location);
@@ -76,11 +81,37 @@ export class SqliteEventStore implements EventStore {
     });
   }
 
-  async append(events: readonly EventInput[]): Promise<StoredEvent[]> {
+  /**
+   * Group commit: appends that arrive while the event loop is busy are written in one transaction (one
+   * fsync) on the next turn; each caller's promise resolves only after that commit is on disk.
+   */
+  append(events: readonly EventInput[]): Promise<StoredEvent[]> {
     this.checkOpen();
-    if (events.length === 0) return [];
-    // BEGIN IMMEDIATE … COMMIT; with synchronous=FULL the commit is flushed before this returns.
-    return this.appendTx.immediate(events);
+    if (events.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.pending.push({ events, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    const all = batch.flatMap((p) => p.events);
+    let stored: StoredEvent[];
+    try {
+      // BEGIN IMMEDIATE … COMMIT; with synchronous=FULL the commit is flushed before this returns.
+      stored = this.appendTx.immediate(all);
+    } catch (err) {
+      for (const p of batch) p.reject(err as Error);
+      return;
+    }
+    let offset = 0;
+    for (const p of batch) {
+      p.resolve(stored.slice(offset, offset + p.events.length));
+      offset += p.events.length;
+    }
   }
 
   async events(userId: string, after = 0): Promise<StoredEvent[]> {
@@ -105,6 +136,7 @@ export class SqliteEventStore implements EventStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flush(); // appends already accepted are committed, not dropped
     this.closed = true;
     this.db.close();
   }
