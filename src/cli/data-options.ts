@@ -29,7 +29,7 @@ export function addDataOptions(cmd: Command): Command {
     .option("--item-col <name>", "generic/recbole: item id column of the interactions")
     .option("--time-col <name>", "generic/recbole: timestamp column")
     .option("--rating-col <name>", "generic/recbole: rating column")
-    .option("--item-id-col <name>", "generic: item id column of the items file")
+    .option("--item-id-col <name>", "generic: item id column of the items file (default: --item-col)")
     .option("--title-col <name>", "generic/recbole: title column of the items file")
     .option("--delimiter <char>", "generic: field delimiter (default from the extension; \\t for tab)")
     .option("--encoding <enc>", "generic: utf8 or latin1")

@@ -17,7 +17,7 @@ export interface GenericColumns {
   timestamp?: string;
   /** Optional column: absent from the file means no ratings. */
   rating?: string;
-  /** Items table: the item id column. */
+  /** Items table: the item id column (default: the `item` column's name). */
   itemId?: string;
   /** Items table: the title column. */
   title?: string;
@@ -122,7 +122,11 @@ async function forEachRow(
 }
 
 export async function readGeneric(paths: GenericPaths, ctx = new RowContext()): Promise<RawData> {
-  const c = { ...DEFAULT_GENERIC_COLUMNS, ...paths.columns };
+  // The items file's id column defaults to the interactions' item column (`--item-col iid` covers both).
+  const given = Object.fromEntries(
+    Object.entries(paths.columns ?? {}).filter(([, v]) => v !== undefined),
+  ) as GenericColumns;
+  const c = { ...DEFAULT_GENERIC_COLUMNS, ...(given.item ? { itemId: given.item } : {}), ...given };
   const encoding = paths.encoding ?? "utf8";
   const interFile = resolveInputPath(paths.interactions);
   const itemsFile = resolveInputPath(paths.items);
