@@ -297,7 +297,7 @@ export function buildReport(
     for (const run of rankerRuns) {
       const t = run.ranker!.test!;
       md.push(
-        `${many ? `${run.name}: ` : ""}${t.subsetUsers} of ${t.users} test users (${pct(t.subsetUsers, t.users)}) have their label among the retriever's top ${t.numCandidates}; both columns rank the same ${t.numCandidates} candidates of these users — the retriever's order against the ranker's.`,
+        `${many ? `- ${run.name}: ` : ""}${t.subsetUsers} of ${t.users} test users (${pct(t.subsetUsers, t.users)}) have their label among the retriever's top ${t.numCandidates}; both columns rank the same ${t.numCandidates} candidates of these users — the retriever's order against the ranker's.`,
       );
     }
     md.push("", subsetTable.markdown, "");

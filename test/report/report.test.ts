@@ -14,8 +14,11 @@ import {
   retrieverTable,
   writeReport,
 } from "../../src/report/index.js";
+import { trainRetriever } from "../../src/retrievers/trainer.js";
+import { runPaths } from "../../src/run/index.js";
 import { InputError } from "../../src/util/errors.js";
 import { runCaptured } from "../cli/capture.js";
+import { skewedDataset } from "../retrievers/fixtures.js";
 import { paperMetrics, writeFixtureRun } from "./fixture.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "llamarec-report-"));
@@ -273,4 +276,37 @@ describe("llamarec report", () => {
     expect(notRun.code).toBe(2);
     expect(notRun.err).toContain("is not a run folder");
   });
+});
+
+describe("a real run", () => {
+  it("reports what a trained retriever wrote: metrics.json cells, its training curve, its candidates' share", async () => {
+    const runDir = join(tmp, "real", "lru-small");
+    await trainRetriever({
+      dataset: skewedDataset(30, 50, 8, 25, 5),
+      model: "lru",
+      modelOptions: { hiddenDim: 16, numBlocks: 1 },
+      runDir,
+      training: { batchSize: 8, maxLen: 12, maxIterations: 20, valEvery: 10, logEvery: 5 },
+    });
+    const result = await writeReport([runDir], { reference: null });
+    const metrics = JSON.parse(readFileSync(runPaths(runDir).retriever.metrics, "utf8"));
+    const md = readFileSync(result.markdown, "utf8");
+    for (const [label, key] of [
+      ["M@5", "MRR@5"],
+      ["N@10", "NDCG@10"],
+      ["R@10", "Recall@10"],
+    ] as const) {
+      expect(tableRow(md, "Retriever, all test users (full ranking)", label)[1]).toBe(
+        (metrics.test.metrics[key] as number).toFixed(4),
+      );
+    }
+    expect(md).toContain("trained for 20 iterations");
+    const json = JSON.parse(readFileSync(result.json, "utf8")) as ReportJson;
+    const curve = json.runs[0]!.retriever!.curve!;
+    expect(curve.loss.map((p) => p.x)).toEqual([5, 10, 15, 20]);
+    expect(curve.validation.map((p) => p.x)).toEqual([0, 10, 20]);
+    const share = readFileSync(join(runDir, "report", "subset-share.svg"), "utf8");
+    expect(share).toContain(`(${metrics.candidates.test.covered})`);
+    expect(json.tables.rankerSubset).toBeNull();
+  }, 120_000);
 });
