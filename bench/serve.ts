@@ -56,6 +56,7 @@ interface Row {
   scenario: string;
   rate: number;
   result: AutocannonResult;
+  cpuMs?: number;
   extra?: string;
 }
 const rows: Row[] = [];
@@ -97,10 +98,14 @@ async function step(
   extra?: () => Promise<string>,
 ) {
   await load(url, rate, 2, method, path, body); // warm-up
+  // Server CPU seconds per request: what a request costs, whatever else the machine is running.
+  const cpu0 = await metric(url, "llamarec_process_cpu_seconds_total");
   const result = await load(url, rate, duration, method, path, body);
-  rows.push({ scenario, rate, result, ...(extra ? { extra: await extra() } : {}) });
+  const cpuSeconds = (await metric(url, "llamarec_process_cpu_seconds_total")) - cpu0;
+  const cpuMs = (cpuSeconds * 1000) / Math.max(1, result.requests.total);
+  rows.push({ scenario, rate, result, cpuMs, ...(extra ? { extra: await extra() } : {}) });
   console.error(
-    `${scenario} @ ${rate}/s: ${result.requests.average.toFixed(1)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}`,
+    `${scenario} @ ${rate}/s: ${result.requests.average.toFixed(1)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, server CPU ${cpuMs.toFixed(2)} ms/request, non-2xx ${result.non2xx}, errors ${result.errors}`,
   );
 }
 
@@ -215,29 +220,43 @@ try {
     const model = new LruRec({ numItems: items, hiddenDim: 64, numBlocks: 2, seed: 1 });
     const inc = new LruIncremental(model);
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const time = (f: () => void, n: number) =>
-      median(
-        Array.from({ length: n }, () => {
-          const t = performance.now();
-          f();
-          return performance.now() - t;
-        }),
-      );
+    // Median wall time and median CPU time (user + system) of n calls, in ms.
+    let lastCpu = 0;
+    const time = (f: () => void, n: number) => {
+      const walls: number[] = [];
+      const cpus: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const c = process.cpuUsage();
+        const t = performance.now();
+        f();
+        walls.push(performance.now() - t);
+        const d = process.cpuUsage(c);
+        cpus.push((d.user + d.system) / 1000);
+      }
+      lastCpu = median(cpus);
+      return median(walls);
+    };
+    const cpu = () => lastCpu.toFixed(2);
     const state = inc.fromHistory([1, 2, 3]);
     inc.scores([state]);
     const simd = time(() => inc.scores([state]), 15);
+    const simdCpu = cpu();
     const gemm = time(() => {
       const sc = matmul(new Tensor(state.output, [1, 64]), model.embedding.token.weight, { transB: true });
       add(sc, model.model.bias);
     }, 5);
+    const gemmCpu = cpu();
     const hist = (n: number) => Array.from({ length: n }, (_, i) => 1 + ((i * 7919) % items));
     const long = inc.fromHistory(hist(1000));
     const stepMs = time(() => inc.step(long, 42), 50);
+    const stepCpu = cpu();
     const rebuild150 = time(() => inc.fromHistory(hist(150)), 10);
+    const r150Cpu = cpu();
     const rebuild1000 = time(() => inc.fromHistory(hist(1000)), 5);
+    const r1000Cpu = cpu();
     const inProcess = [
-      `| score ${items.toLocaleString("en-US")} items, SIMD scorer (table kept in wasm memory) | ${simd.toFixed(1)} ms | baseline: general GEMM path ${gemm.toFixed(1)} ms (${(gemm / simd).toFixed(1)}×) |`,
-      `| user state: one event (incremental step) | ${stepMs.toFixed(2)} ms | baseline: rebuild from 150 items ${rebuild150.toFixed(2)} ms (${(rebuild150 / stepMs).toFixed(0)}×), from 1,000 items ${rebuild1000.toFixed(2)} ms (${(rebuild1000 / stepMs).toFixed(0)}×) |`,
+      `| score ${items.toLocaleString("en-US")} items, SIMD scorer (table kept in wasm memory) | ${simd.toFixed(1)} (${simdCpu}) | general GEMM path ${gemm.toFixed(1)} (${gemmCpu}) ms: ${(gemm / simd).toFixed(1)}× |`,
+      `| user state: one event (incremental step) | ${stepMs.toFixed(2)} (${stepCpu}) | rebuild from 150 items ${rebuild150.toFixed(2)} (${r150Cpu}) ms: ${(rebuild150 / stepMs).toFixed(0)}×; from 1,000 items ${rebuild1000.toFixed(2)} (${r1000Cpu}) ms: ${(rebuild1000 / stepMs).toFixed(0)}× |`,
     ];
     console.error(inProcess.join("\n"));
     rows.push({
@@ -289,18 +308,21 @@ try {
   }
 
   console.log(
-    "\n| scenario | target rate (req/s) | achieved (req/s) | p50 (ms) | p99 (ms) | non-2xx / errors | notes |",
+    "\n| scenario | target rate (req/s) | achieved (req/s) | p50 (ms) | p99 (ms) | server CPU (ms/request) | non-2xx / errors | notes |",
   );
-  console.log("|---|---:|---:|---:|---:|---:|---|");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---|");
   for (const r of rows) {
     if (r.scenario === "__inprocess__") continue;
     const x = r.result;
     console.log(
-      `| ${r.scenario} | ${r.rate} | ${x.requests.average.toFixed(1)} | ${x.latency.p50} | ${x.latency.p99} | ${x.non2xx} / ${x.errors + x.timeouts} | ${r.extra ?? ""} |`,
+      `| ${r.scenario} | ${r.rate} | ${x.requests.average.toFixed(1)} | ${x.latency.p50} | ${x.latency.p99} | ${(r.cpuMs ?? 0).toFixed(2)} | ${x.non2xx} / ${x.errors + x.timeouts} | ${r.extra ?? ""} |`,
     );
   }
   const ip = rows.find((r) => r.scenario === "__inprocess__");
-  if (ip) console.log(`\n| in process (median) | time | same-run baseline |\n|---|---:|---|\n${ip.extra}`);
+  if (ip)
+    console.log(
+      `\n| in process (median) | wall (CPU) ms | same-run baseline, wall (CPU) |\n|---|---:|---|\n${ip.extra}`,
+    );
   if (fault) console.log(`\nFault scenario: ${fault}`);
 } finally {
   rmSync(work, { recursive: true, force: true });
