@@ -49,7 +49,7 @@ export interface WasmKernelOptions {
   /**
    * A split call whose caller then waits for the helper longer than this (ms, default 1) and longer than it
    * worked itself counts as a stall (the helper was descheduled): the next `backoffCalls` (default 256)
-   * calls run on this thread alone.
+   * calls run on this thread alone (doubling for stalls in a row, up to 64×).
    */
   stallMs?: number;
   backoffCalls?: number;
@@ -214,9 +214,11 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   // machine with more runnable jobs than cores the helper is often descheduled while it holds a piece of
   // the work, and the caller then waits for it. When the caller has waited for the helper's last piece
   // longer than `stallMs` and longer than it worked on the call itself, splitting stops for the next
-  // `backoffCalls` calls (one thread), then is tried again. Results never depend on this (every split call has a fixed decomposition or per-element work).
+  // `backoffCalls` calls (one thread), then is tried again; stalls in a row double the pause (up to 64×), so
+  // a persistently overloaded machine runs on one thread with rare probes. Results never depend on this (every split call has a fixed decomposition or per-element work).
   const stallMs = options.stallMs ?? 1;
   const backoffCalls = options.backoffCalls ?? 256;
+  let backoff = backoffCalls; // doubles with every stall in a row (up to 64×), back to the base after a clean split
   let skipSplits = 0;
   let stalls = 0;
   function run(name: (typeof EXPORTS)[number], args: number[], helperArgs?: number[]): void {
@@ -244,7 +246,10 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     // Waiting longer than this thread worked on the whole call: the split did not pay.
     if (!options.helperFirst && waited > stallMs && waited > mine - start) {
       stalls++;
-      skipSplits = backoffCalls;
+      skipSplits = backoff;
+      backoff = Math.min(backoff * 2, backoffCalls * 64);
+    } else {
+      backoff = backoffCalls;
     }
     if (failure) throw failure;
   }
