@@ -178,10 +178,17 @@ function runLlamarec(s: Setting, threads: number, batches: SequenceBatch[], iter
   const memoryIterations = Number(values["memory-iterations"]);
   let memory: Record<string, number> | undefined;
   if (memoryIterations > 0) {
+    // Every batch of successive epochs (as training sees them): batches differ in their number of rows.
+    const all = new TrainingBatches(s.dataset.train, {
+      batchSize: s.batchSize,
+      maxLen: s.maxLen,
+      slidingWindow: 1,
+      seed: 42,
+    });
     const rss: number[] = [];
     const t = performance.now();
     for (let i = 0; i < memoryIterations; i++) {
-      step(batches[i % batches.length]!);
+      step(all.batch(Math.floor(i / all.batchesPerEpoch), i % all.batchesPerEpoch));
       if (i % 100 === 99) rss.push(mb(process.memoryUsage.rss()));
     }
     memory = {
