@@ -302,7 +302,13 @@ const say = (lines: string[]) => {
   if (!values.json) process.stdout.write(`${lines.join("\n")}\n`);
 };
 say([`${cpu}, ${cpus().length} cores; load average (1, 5, 15 min) at the start: ${fmtLoad()}`]);
-if (!python) say(["PyTorch reference: not run (no python3 with torch found; --python or LLAMAREC_PYTHON)"]);
+if (!python) {
+  say([
+    values["no-reference"]
+      ? "PyTorch reference: not run (--no-reference)"
+      : "PyTorch reference: not run (no python3 with torch found; --python or LLAMAREC_PYTHON)",
+  ]);
+}
 let torchShown = false;
 try {
   for (const name of values.settings!.split(",")) {
