@@ -68,7 +68,9 @@ export class PostgresEventStore implements EventStore {
         );
         await client.query("COMMIT");
         if (v.rows[0]?.value !== "1")
-          throw new InputError(`${store.location}: event schema ${v.rows[0]?.value} is not the supported version 1`);
+          throw new InputError(
+            `${store.location}: event schema ${v.rows[0]?.value} is not the supported version 1`,
+          );
       } catch (err) {
         await client.query("ROLLBACK").catch(() => {});
         throw err;

@@ -39,7 +39,11 @@ export const serveCommand: CommandSpec = {
       .option("--batch-size <n>", "prompts per ranker batch (default 8)", parseIntArg)
       .option("--batch-window-ms <n>", "how long a prompt waits for a batch to fill (default 5)", parseIntArg)
       .option("--max-queue <n>", "prompts allowed to wait before 429 (default 64)", parseIntArg)
-      .option("--deadline-ms <n>", "ranking deadline; later answers fall back to retrieval (default 2000)", parseIntArg)
+      .option(
+        "--deadline-ms <n>",
+        "ranking deadline; later answers fall back to retrieval (default 2000)",
+        parseIntArg,
+      )
       .option("--max-history <n>", "longest history in a request (default 2000)", parseIntArg)
       .option("--max-batch <n>", "most events per POST (default 1000)", parseIntArg)
       .option("--body-limit <bytes>", "largest request body (default 1048576)", parseIntArg)
