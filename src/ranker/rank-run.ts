@@ -9,7 +9,13 @@ import { type Events, NO_EVENTS, type ProgressHandle, startProgress } from "../u
 import { type BackendKind, openRankerBackend } from "./backends/open.js";
 import type { RemoteBackendOptions } from "./backends/remote.js";
 import { type RankResult, rankCandidates, writeRankOutputs } from "./rank.js";
-import { promptTools, type RankerPromptSettings, resolveRankerWeights, runCandidates } from "./run-config.js";
+import {
+  promptTools,
+  type RankerPromptSettings,
+  resolveRankerWeights,
+  runCandidates,
+  verifyRankerModel,
+} from "./run-config.js";
 import { tokenizerFrom } from "./training/model-source.js";
 
 export interface RankRunOptions {
@@ -37,6 +43,7 @@ export async function rankRun(o: RankRunOptions): Promise<RankResult> {
   const events = o.events ?? NO_EVENTS;
   const records = await runCandidates(o.runDir, o.dataset);
   const w = resolveRankerWeights(o.runDir, o.backend, o.model, o.adapter);
+  await verifyRankerModel(o.runDir, w.model);
   const prompt = { ...w.prompt, ...o.prompt };
   // Prompts need only the tokenizer: read it from the model file (or --tokenizer), not the weights.
   const { tokenizer } = tokenizerFrom(o.tokenizer ?? w.tokenizer ?? w.model);

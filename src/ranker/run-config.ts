@@ -35,7 +35,10 @@ export const DEFAULT_PROMPT_SETTINGS: Readonly<RankerPromptSettings> = {
 export interface RankerRunConfig {
   version: 1;
   createdAt: string;
+  /** Absolute path of the base model (or scratch:<size>); older runs may hold a path relative to where they ran. */
   model: string;
+  /** modelHash() of the base model when it was trained (absent for scratch models and older runs). */
+  modelHash?: string;
   tokenizer: string | null;
   prompt: RankerPromptSettings;
   training: RankerTrainConfig;
@@ -96,7 +99,27 @@ export function resolveRankerWeights(
   if (adapter && adapter !== "none") resolvedAdapter = adapter;
   else if (!adapter && !model && cfg?.training.mode === "lora") {
     const candidate = backend === "llamacpp" ? paths.adapterGguf : paths.adapterDir;
-    if (existsSync(candidate)) resolvedAdapter = candidate;
+    // Ranking with the bare base model instead would give results that look like the ranker's.
+    if (!existsSync(candidate))
+      throw new InputError(
+        `${runDir}: the trained LoRA adapter ${candidate} is missing; train the ranker again (train ranker --force), or pass --adapter none to rank with the base model`,
+      );
+    resolvedAdapter = candidate;
   }
   return { model: resolvedModel, adapter: resolvedAdapter, tokenizer: cfg?.tokenizer ?? null, prompt };
+}
+
+/**
+ * Refuses a base model that changed since the run's ranker was trained on it (the adapter would be applied
+ * to other weights). Checks only the run's own model (not one given with --model), when it recorded a hash.
+ */
+export async function verifyRankerModel(runDir: string, model: string): Promise<void> {
+  const cfg = readRankerRunConfig(runDir);
+  if (!cfg?.modelHash || cfg.model !== model || !existsSync(model)) return;
+  const { modelHash } = await import("./model-hash.js");
+  const now = await modelHash(model);
+  if (now !== cfg.modelHash)
+    throw new InputError(
+      `${model} changed since the ranker in ${runDir} was trained on it (hash ${now.slice(0, 19)}…, recorded ${cfg.modelHash.slice(0, 19)}…); restore that file or train again`,
+    );
 }

@@ -2,12 +2,13 @@
  * Issue 7 §3, through the command line: every bad input is one line naming the problem with exit 2 (or a
  * documented safe behaviour), never a stack trace, a silent success or a silently wrong result.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT_INPUT, EXIT_OK } from "../../src/cli/program.js";
 import { generateSynthetic, writeSyntheticCsv } from "../../src/data/index.js";
+import { writeTinyLlama } from "../fixtures/tiny-llama.js";
 import { TINY_LLAMA2_GGUF } from "../llm/shared-model.js";
 import { runCaptured } from "./capture.js";
 
@@ -157,4 +158,82 @@ describe("runs and flags", () => {
     ]);
     expectOneLine(r, /http:\/\/127\.0\.0\.1:1\/v1\/completions: fetch failed/);
   }, 60_000);
+});
+
+describe("ranker runs", () => {
+  let base = "";
+  const lora = join(dir, "lora-run");
+  const ranker = (...extra: string[]) => [
+    "train",
+    "ranker",
+    "--candidates",
+    lora,
+    "--steps",
+    "1",
+    "--batch-size",
+    "2",
+    "--val-every",
+    "1",
+    "--val-users",
+    "3",
+    "--max-history",
+    "4",
+    "--no-rank",
+    ...extra,
+  ];
+  beforeAll(async () => {
+    base = (await writeTinyLlama(join(dir, "base"), { seed: 2 })).gguf;
+    const r = await runCaptured(["train", "retriever", ...data, "--model", "pop", "--run", lora]);
+    expect(r.code).toBe(EXIT_OK);
+    const t = await runCaptured(ranker("--model", base));
+    expect(t.code, t.err).toBe(EXIT_OK);
+  }, 180_000);
+
+  it("records the base model as an absolute path with its hash", () => {
+    const cfg = JSON.parse(readFileSync(join(lora, "ranker", "config.json"), "utf8"));
+    expect(isAbsolute(cfg.model)).toBe(true);
+    expect(cfg.modelHash).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  it("train ranker refuses to overwrite a trained ranker; --force replaces it and leaves no stale rankings", async () => {
+    expectOneLine(await runCaptured(ranker("--model", base)), /already has a trained ranker.*--force/);
+    writeFileSync(join(lora, "ranker", "ranked.jsonl"), "stale\n");
+    writeFileSync(join(lora, "ranker", "metrics.json"), "{}\n");
+    const forced = await runCaptured(ranker("--model", base, "--force"));
+    expect(forced.code, forced.err).toBe(EXIT_OK);
+    expect(existsSync(join(lora, "ranker", "ranked.jsonl"))).toBe(false);
+    expect(existsSync(join(lora, "ranker", "metrics.json"))).toBe(false);
+    expect(existsSync(join(lora, "ranker", "adapter.gguf"))).toBe(true);
+  }, 180_000);
+
+  it("train ranker --resume reads the model and settings from the run (no flags repeated)", async () => {
+    const r = await runCaptured(["train", "ranker", "--candidates", lora, "--resume", "--no-rank"]);
+    expect(r.code, r.err).toBe(EXIT_OK);
+    const differs = await runCaptured(["train", "ranker", "--candidates", lora, "--resume", "--lr", "0.5"]);
+    expectOneLine(differs, /cannot resume .*training settings differ/);
+    expectOneLine(
+      await runCaptured(["train", "ranker", "--candidates", run, "--resume"]),
+      /--resume: .* has no ranker to continue/,
+    );
+  }, 180_000);
+
+  it("rank refuses a changed base model and a deleted adapter", async () => {
+    const bytes = readFileSync(base);
+    try {
+      writeFileSync(base, Buffer.concat([bytes, Buffer.alloc(8)]));
+      expectOneLine(
+        await runCaptured(["rank", "--run", lora, "--split", "test"]),
+        /changed since the ranker .* was trained on it/,
+      );
+    } finally {
+      writeFileSync(base, bytes);
+    }
+    rmSync(join(lora, "ranker", "adapter"), { recursive: true, force: true });
+    expectOneLine(
+      await runCaptured(["rank", "--run", lora, "--split", "test"]),
+      /the trained LoRA adapter .*adapter is missing.*--adapter none/,
+    );
+    const bare = await runCaptured(["rank", "--run", lora, "--split", "test", "--adapter", "none"]);
+    expect(bare.code, bare.err).toBe(EXIT_OK);
+  }, 180_000);
 });

@@ -4,7 +4,7 @@
  */
 import { LLAMAREC_LORA } from "../../llm/lora/config.js";
 import { summarizeRankMetrics } from "../../ranker/rank.js";
-import type { RankerPromptSettings } from "../../ranker/run-config.js";
+import { type RankerPromptSettings, readRankerRunConfig } from "../../ranker/run-config.js";
 import { rankerSection } from "../../ranker/training/config-section.js";
 import { trainRankerRun } from "../../ranker/training/ranker-run.js";
 import type { RankerTrainConfig } from "../../ranker/training/trainer.js";
@@ -57,7 +57,11 @@ export const trainRankerCommand: CommandSpec = {
       .option("--seed <n>", "seed of negatives, order, LoRA init (default 42)", parseIntArg)
       .option("--max-history <n>", "history items in the prompt (official 20)", parseIntArg)
       .option("--max-prompt-tokens <n>", "prompt token budget (official 1536)", parseIntArg)
-      .option("--resume", "continue from ranker/checkpoint")
+      .option(
+        "--resume",
+        "continue from ranker/checkpoint with the run's recorded model, tokenizer and settings (flags need not be repeated)",
+      )
+      .option("--force", "replace the ranker this run already has (deletes its weights and rankings)")
       .option("--no-rank", "do not rank validation/test after training")
       .option(
         "--export-jsonl <folder>",
@@ -87,29 +91,43 @@ export const trainRankerCommand: CommandSpec = {
   },
   async run(ctx) {
     const r = rankerSection.get(ctx.config);
-    if (!r.model) throw new InputError("--model is required (a .gguf file, an HF folder or scratch:<size>)");
     if (ctx.opts.exportOnly && !ctx.opts.exportJsonl)
       throw new InputError("--export-only needs --export-jsonl <folder>");
     const runDir = resolveRunDir(ctx.opts.candidates as string, ctx.opts.runsDir as string);
+    const resume = ctx.opts.resume === true;
+    if (resume && ctx.opts.force) throw new InputError("--resume and --force exclude each other");
+    // --resume continues the recorded ranker: its model, tokenizer, training and prompt settings are read
+    // from ranker/config.json; flags given again must agree with them (trainRankerRun checks).
+    const recorded = resume ? readRankerRunConfig(runDir) : null;
+    if (resume && !recorded)
+      throw new InputError(
+        `--resume: ${runDir} has no ranker to continue (no ranker/config.json); train it without --resume`,
+      );
+    const model = r.model ?? recorded?.model;
+    if (!model) throw new InputError("--model is required (a .gguf file, an HF folder or scratch:<size>)");
+    const tokenizer = r.tokenizer ?? recorded?.tokenizer ?? undefined;
     const { dataset } = await loadRunDataset(runDir);
     const batchSize = r.batchSize;
-    const training: Partial<RankerTrainConfig> = definedOnly({
-      mode: r.mode,
-      lr: r.lr,
-      warmupSteps: r.warmupSteps,
-      weightDecay: r.weightDecay,
-      maxGradNorm: r.maxGradNorm,
-      batchSize,
-      // A batch size alone means one micro-batch per step unless told otherwise.
-      microBatchSize: r.microBatchSize ?? batchSize,
-      epochs: r.epochs,
-      maxSteps: r.steps,
-      valEvery: r.valEvery,
-      valUsers: r.valUsers,
-      patience: r.patience,
-      logEvery: r.logEvery,
-      seed: r.seed,
-    });
+    const training: Partial<RankerTrainConfig> = {
+      ...recorded?.training,
+      ...definedOnly({
+        mode: r.mode,
+        lr: r.lr,
+        warmupSteps: r.warmupSteps,
+        weightDecay: r.weightDecay,
+        maxGradNorm: r.maxGradNorm,
+        batchSize,
+        // A batch size alone means one micro-batch per step unless told otherwise.
+        microBatchSize: r.microBatchSize ?? batchSize,
+        epochs: r.epochs,
+        maxSteps: r.steps,
+        valEvery: r.valEvery,
+        valUsers: r.valUsers,
+        patience: r.patience,
+        logEvery: r.logEvery,
+        seed: r.seed,
+      }),
+    };
     if (r.loraR !== undefined || r.loraAlpha !== undefined || r.loraDropout !== undefined || r.loraTargets) {
       training.lora = {
         r: r.loraR ?? LLAMAREC_LORA.r,
@@ -118,22 +136,26 @@ export const trainRankerCommand: CommandSpec = {
         targetModules: r.loraTargets ?? LLAMAREC_LORA.targetModules,
       };
     }
-    const prompt: Partial<RankerPromptSettings> = definedOnly({
-      numCandidates: r.numCandidates,
-      maxHistory: r.maxHistory,
-      maxTitleTokens: r.maxTitleTokens,
-      maxPromptTokens: r.maxPromptTokens,
-      letterMode: r.letterMode,
-    });
+    const prompt: Partial<RankerPromptSettings> = {
+      ...recorded?.prompt,
+      ...definedOnly({
+        numCandidates: r.numCandidates,
+        maxHistory: r.maxHistory,
+        maxTitleTokens: r.maxTitleTokens,
+        maxPromptTokens: r.maxPromptTokens,
+        letterMode: r.letterMode,
+      }),
+    };
     log.info(`run folder: ${runDir}`);
     const result = await trainRankerRun({
       runDir,
       dataset,
-      model: r.model,
-      ...(r.tokenizer ? { tokenizer: r.tokenizer } : {}),
+      model,
+      ...(tokenizer ? { tokenizer } : {}),
       training,
       prompt,
-      resume: ctx.opts.resume === true,
+      resume,
+      force: ctx.opts.force === true,
       ...(ctx.opts.exportJsonl ? { exportJsonl: ctx.opts.exportJsonl as string } : {}),
       exportOnly: ctx.opts.exportOnly === true,
       rank: ctx.opts.rank !== false,

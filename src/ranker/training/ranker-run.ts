@@ -3,12 +3,15 @@
  * prompts and verbalizer, train (trainer.ts), then rank validation and test with the trained model
  * (rank.ts). File layout: src/run/paths.ts (ranker/).
  */
+import { existsSync, rmSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Dataset } from "../../data/dataset.js";
 import { readRunConfig, runPaths } from "../../run/index.js";
 import { writeJsonAtomic } from "../../util/atomic.js";
 import { InputError } from "../../util/errors.js";
 import { type Events, NO_EVENTS } from "../../util/events.js";
 import { openRankerBackend } from "../backends/open.js";
+import { modelHash } from "../model-hash.js";
 import { type RankResult, rankCandidates, writeRankOutputs } from "../rank.js";
 import {
   DEFAULT_PROMPT_SETTINGS,
@@ -37,6 +40,8 @@ export interface TrainRankerRunOptions {
   training?: Partial<RankerTrainConfig>;
   prompt?: Partial<RankerPromptSettings>;
   resume?: boolean;
+  /** Replace a ranker the run already has (its weights, checkpoints and rankings are deleted first). */
+  force?: boolean;
   /** Also write {prompt, completion} JSONL of the training/validation/test sets to this folder. */
   exportJsonl?: string;
   /** Only export the JSONL sets, no training. */
@@ -59,14 +64,29 @@ export async function trainRankerRun(o: TrainRankerRunOptions): Promise<TrainRan
   const log = (line: string) => events.log("info", line);
   const rankerDir = runPaths(o.runDir).ranker.dir;
   const records = await runCandidates(o.runDir, o.dataset);
+  if (!o.exportOnly && !o.resume) {
+    // Like the retriever: never train over another ranker silently, and never leave files (adapter,
+    // ranked.jsonl, metrics.json, checkpoints) that describe other weights.
+    if (readRankerRunConfig(o.runDir) && !o.force)
+      throw new InputError(
+        `${o.runDir} already has a trained ranker (${runPaths(o.runDir).ranker.config}); use --force to replace it or --resume to continue it`,
+      );
+    if (existsSync(rankerDir)) {
+      log(`ranker: replacing ${rankerDir}`);
+      rmSync(rankerDir, { recursive: true, force: true });
+    }
+  }
+  // Record where the base model is, not how it was typed: `rank` may run from another folder.
+  const modelPath = isScratchSpec(o.model) ? o.model : resolve(o.model);
+  const tokenizerPath = o.tokenizer ? resolve(o.tokenizer) : null;
   const prompt = { ...DEFAULT_PROMPT_SETTINGS, ...o.prompt };
   const training: RankerTrainConfig = {
     ...OFFICIAL_RANKER_TRAINING,
     mode: isScratchSpec(o.model) ? "full" : "lora",
     ...o.training,
   };
-  const loaded = loadRankerModel(o.model, {
-    ...(o.tokenizer ? { tokenizer: o.tokenizer } : {}),
+  const loaded = loadRankerModel(modelPath, {
+    ...(tokenizerPath ? { tokenizer: tokenizerPath } : {}),
     seed: training.seed,
   });
   const { prompts, verbalizer } = promptTools(loaded, prompt);
@@ -94,8 +114,9 @@ export async function trainRankerRun(o: TrainRankerRunOptions): Promise<TrainRan
   const config: RankerRunConfig = {
     version: 1,
     createdAt: new Date().toISOString(),
-    model: o.model,
-    tokenizer: o.tokenizer ?? null,
+    model: modelPath,
+    ...(isScratchSpec(modelPath) ? {} : { modelHash: await modelHash(modelPath) }),
+    tokenizer: tokenizerPath,
     prompt,
     training,
     datasetFingerprint: (await readRunConfig(o.runDir)).dataset.fingerprint,

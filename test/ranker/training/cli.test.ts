@@ -142,7 +142,15 @@ describe("llamarec train ranker / rank", () => {
     const letters = await cli(["rank", "--run", join(dir, "run"), "--letter-mode", "alone"]);
     expect(letters.code).toBe(2);
     expect(letters.err).toMatch(/--letter-mode must be answer-position or isolated, got "alone"/);
-    const noTok = await cli(["train", "ranker", "--candidates", join(dir, "run"), "--model", "scratch:tiny"]);
+    const noTok = await cli([
+      "train",
+      "ranker",
+      "--candidates",
+      join(dir, "run"),
+      "--model",
+      "scratch:tiny",
+      "--force",
+    ]);
     expect(noTok.code).toBe(2);
     expect(noTok.err).toMatch(/needs a tokenizer/);
   }, 60_000);
