@@ -42,14 +42,23 @@ if [[ -x "$binary" ]]; then
   exit 0
 fi
 jobs="${LLAMA_SERVER_JOBS:-2}"
-work="$out.build.$$"
-trap 'rm -rf "$work"' EXIT
-rm -rf "$work"
-mkdir -p "$work"
+# The work folder survives an interrupted build (kill, timeout, session end), and the next call resumes it:
+# compiled objects are kept, only what is missing is built.
+work="$out.work"
+for other in "$out".build.*; do
+  if [[ -f "$other/.cloned" ]]; then work="$other"; fi
+done
 start=$(date +%s)
-echo "build-llama-server: cloning llama.cpp ${commit:0:12} from the node-llama-cpp bundle" >&2
-git clone --quiet "$bundle" "$work/src" >&2
-git -C "$work/src" -c advice.detachedHead=false checkout --quiet "$commit" >&2
+if [[ ! -f "$work/.cloned" ]]; then
+  rm -rf "$work"
+  mkdir -p "$work"
+  echo "build-llama-server: cloning llama.cpp ${commit:0:12} from the node-llama-cpp bundle" >&2
+  git clone --quiet "$bundle" "$work/src" >&2
+  git -C "$work/src" -c advice.detachedHead=false checkout --quiet "$commit" >&2
+  touch "$work/.cloned"
+else
+  echo "build-llama-server: resuming the interrupted build in $work" >&2
+fi
 generator=()
 if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
 echo "build-llama-server: configuring (CPU only, no curl)" >&2
@@ -66,6 +75,7 @@ cmake --build "$work/build" --target llama-server -j "$jobs" >&2
 mkdir -p "$out/bin"
 cp "$work/build/bin/llama-server" "$binary.tmp"
 mv "$binary.tmp" "$binary"
+rm -rf "$work"
 end=$(date +%s)
 echo "build-llama-server: built $binary in $((end - start)) s" >&2
 echo "$binary"
