@@ -20,6 +20,19 @@ describe("llamarec config show", () => {
     expect(shown.eval).toEqual({ ks: [10], tie: "pessimistic", exclude: "full", numCandidates: 20 });
   });
 
+  it("lists the retriever and ranker keys without defaults as comments, and reads its own output back", async () => {
+    const r = await runCaptured(["config", "show"]);
+    expect(r.code).toBe(EXIT_OK);
+    for (const key of ["ranker", "retriever"]) expect(r.out).toMatch(new RegExp(`^${key}:`, "m"));
+    for (const key of ["lr", "warmupSteps", "steps", "model", "tokenizer", "maxIterations", "dropout"])
+      expect(r.out).toMatch(new RegExp(`^  # ${key}:$`, "m"));
+    const again = join(dir, "shown.yaml");
+    writeFileSync(again, r.out);
+    const back = await runCaptured(["config", "show", "--config", again]);
+    expect(back.code, back.err).toBe(EXIT_OK);
+    expect(back.out).toBe(r.out);
+  });
+
   it("fails on an invalid file", async () => {
     const cfg = join(dir, "bad.json");
     writeFileSync(cfg, JSON.stringify({ eval: { numCandidates: 0 } }));
