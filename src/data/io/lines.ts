@@ -89,7 +89,7 @@ function incompleteTail(buf: Uint8Array): number {
 /** A decoder that throws an InputError naming the file and line at the first invalid UTF-8 byte. */
 function strictUtf8(path: string, linesBefore: () => number) {
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-  let tail = new Uint8Array(0);
+  let tail: Uint8Array = new Uint8Array(0);
   const fail = (bytes: Uint8Array): never => {
     const at = Math.max(0, firstInvalidUtf8(bytes));
     let line = linesBefore() + 1;
