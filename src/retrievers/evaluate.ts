@@ -8,10 +8,12 @@
  * model's GEMMs, the scoring GEMM [users × d]·[d × items] among them, are large. A chunk's scores do not
  * depend on the chunk size (every row is computed on its own), so metrics are the same for any chunking.
  */
+
 import type { Dataset } from "../data/dataset.js";
 import { type ExcludeMode, excludedItems, userRank } from "../eval/full-ranking.js";
 import { type Metrics, metricsFromRanks } from "../eval/metrics.js";
 import type { TieMode } from "../eval/rank.js";
+import { type Events, startProgress } from "../util/events.js";
 import {
   type EvalSplit,
   encodeEvaluationRow,
@@ -41,6 +43,8 @@ export interface EvaluationOptions {
   tie: TieMode;
   /** Keep this many top items per user (0 = none). */
   candidateCount: number;
+  /** Progress of the users scored (e.g. `llamarec eval`, which otherwise prints nothing for seconds). */
+  events?: Events;
 }
 
 export interface UserResult {
@@ -74,6 +78,7 @@ export function evaluateSplit(
   const tokens = new Int32Array(Math.min(chunk, Math.max(users.length, 1)) * maxLen);
   const results: UserResult[] = [];
   model.setTraining(false);
+  const progress = opts.events ? startProgress(opts.events, `evaluating ${split}`, users.length) : null;
   for (let from = 0; from < users.length; from += chunk) {
     const batchUsers = users.slice(from, from + chunk);
     batchUsers.forEach((u, r) => {
@@ -99,7 +104,9 @@ export function evaluateSplit(
       }
       results.push(result);
     });
+    progress?.tick(batchUsers.length);
   }
+  progress?.done();
   return { split, results };
 }
 

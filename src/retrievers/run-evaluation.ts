@@ -2,11 +2,13 @@
  * The final evaluation of a trained retriever — shared by the trainer's last step and `evaluateRun`, so
  * the numbers in metrics.json and a later re-evaluation come from the same code on the same saved weights.
  */
+
 import { join } from "node:path";
 import type { Dataset } from "../data/dataset.js";
 import type { Metrics } from "../eval/metrics.js";
 import { checkDatasetMatches, loadRunDataset, readJsonFile, readRunConfig, runPaths } from "../run/index.js";
 import { InputError } from "../util/errors.js";
+import type { Events } from "../util/events.js";
 import { type CandidateRecord, candidateRecords, labelCoverage } from "./candidates.js";
 import { CHECKPOINT_FILE, loadCheckpoint } from "./checkpoint.js";
 import { evaluateSplit, splitMetrics } from "./evaluate.js";
@@ -31,8 +33,10 @@ export function evaluateRetriever(
   model: SequentialRetriever,
   dataset: Dataset,
   cfg: TrainerConfig,
+  events?: Events,
 ): RetrieverEvaluation {
   const opts = {
+    ...(events ? { events } : {}),
     maxLen: cfg.maxLen,
     batchSize: cfg.evalBatchSize,
     exclude: cfg.exclude,
@@ -98,7 +102,7 @@ export interface EvaluateRunResult {
 export async function evaluateRun(
   runDir: string,
   dataset?: Dataset,
-  options: { checkpoint?: boolean } = {},
+  options: { checkpoint?: boolean; events?: Events } = {},
 ): Promise<EvaluateRunResult> {
   const paths = runPaths(runDir);
   dataset ??= (await loadRunDataset(runDir)).dataset;
@@ -116,7 +120,7 @@ export async function evaluateRun(
       maxLen: cfg.maxLen,
     });
     restoreWeights(model.parameters(), ckpt.best, `${ckptPath} (best weights)`);
-    const evaluation = evaluateRetriever(model, dataset, { ...cfg, candidateCount: 0 });
+    const evaluation = evaluateRetriever(model, dataset, { ...cfg, candidateCount: 0 }, options.events);
     return {
       runDir: paths.root,
       source: "checkpoint",
@@ -128,7 +132,7 @@ export async function evaluateRun(
     };
   }
   const model = await loadModel(paths.retriever.model, paths.retriever.modelJson);
-  const evaluation = evaluateRetriever(model, dataset, { ...cfg, candidateCount: 0 });
+  const evaluation = evaluateRetriever(model, dataset, { ...cfg, candidateCount: 0 }, options.events);
   let recorded: EvaluateRunResult["recorded"] = null;
   let matches: boolean | null = null;
   try {

@@ -8,6 +8,8 @@ import { isAbsolute, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT_INPUT, EXIT_OK } from "../../src/cli/program.js";
 import { generateSynthetic, writeSyntheticCsv } from "../../src/data/index.js";
+import { evaluateRun } from "../../src/retrievers/run-evaluation.js";
+import { makeEvents } from "../../src/util/events.js";
 import { writeTinyLlama } from "../fixtures/tiny-llama.js";
 import { TINY_LLAMA2_GGUF } from "../llm/shared-model.js";
 import { runCaptured } from "./capture.js";
@@ -112,6 +114,18 @@ describe("runs and flags", () => {
       await runCaptured(["train", "retriever", ...data, "--model", "pop", "--run", "x", "--runs-dir", file]),
       /is a file, not a folder/,
     );
+  });
+
+  it("eval shows progress while it scores (issue 7 §4: it printed nothing for seconds)", async () => {
+    const r = await runCaptured(["eval", run]);
+    expect(r.code, r.err).toBe(EXIT_OK);
+    // The command renders these events on the terminal (consoleEvents); here they are recorded.
+    const seen: string[] = [];
+    await evaluateRun(run, undefined, {
+      events: makeEvents({ progress: (e) => seen.push(`${e.task} ${e.done}/${e.total}`) }),
+    });
+    expect(seen).toContain("evaluating val 30/30");
+    expect(seen).toContain("evaluating test 30/30");
   });
 
   it("train retriever --resume of a run that does not exist", async () => {

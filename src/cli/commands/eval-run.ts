@@ -2,8 +2,10 @@
  * `llamarec eval <run>`: reload a run's trained retriever, recompute validation and test metrics on the
  * dataset the run recorded, and check them against the run's metrics.json (they must be identical).
  */
-import { resolveRunDir } from "../../run/index.js";
+
 import { evaluateRun } from "../../retrievers/run-evaluation.js";
+import { resolveRunDir } from "../../run/index.js";
+import { consoleEvents } from "../../util/console-events.js";
 import { InputError } from "../../util/errors.js";
 import type { CommandSpec } from "../registry.js";
 
@@ -19,7 +21,10 @@ export const evalRunCommand: CommandSpec = {
   },
   async run(ctx) {
     const runDir = resolveRunDir(ctx.args[0]!, ctx.opts.runsDir as string);
-    const result = await evaluateRun(runDir, undefined, { checkpoint: ctx.opts.checkpoint === true });
+    const result = await evaluateRun(runDir, undefined, {
+      checkpoint: ctx.opts.checkpoint === true,
+      events: consoleEvents(),
+    });
     if (ctx.opts.json) {
       ctx.out.write(`${JSON.stringify(result, null, 2)}\n`);
     } else {
