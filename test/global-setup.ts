@@ -4,12 +4,15 @@
  * workers start, so os.tmpdir() in every test (and in child processes they spawn) points here; tests
  * still remove their own folders, this catches the ones that do not or are killed midway.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export default function setup(): () => void {
   const root = mkdtempSync(join(tmpdir(), "llamarec-tests-"));
+  // mkdtemp makes it 0700; the PostgreSQL tests run the server as the `postgres` user (root may not), which
+  // must be able to pass through this folder to reach its own data folder below it.
+  chmodSync(root, 0o711);
   const previous = process.env.TMPDIR;
   process.env.TMPDIR = root;
   return () => {
