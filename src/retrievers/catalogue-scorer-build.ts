@@ -5,6 +5,7 @@
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { compileAssemblyScript } from "../tensor/kernels/asc.js";
 
 /** scores[i] = bias[i] + E[i]·x for rows i in [0, n) of E [n × d] (d a multiple of 4), four rows at a time. */
 export const SCORER_SOURCE = `
@@ -43,56 +44,13 @@ export function scoreRows(E: usize, bias: usize, x: usize, out: usize, n: i32, d
 }
 `;
 
-interface AscMain {
-  main(
-    argv: string[],
-    io: {
-      readFile: (name: string) => string | null;
-      writeFile: (name: string, contents: Uint8Array | string) => void;
-      listFiles: () => string[];
-      stdout: { write: (s: string | Uint8Array) => void };
-      stderr: { write: (s: string | Uint8Array) => void };
-    },
-  ): Promise<{ error: Error | null }>;
-}
-
 export async function compileScorerWasm(): Promise<Uint8Array> {
-  const specifier = "assemblyscript/asc"; // computed: keep the compiler's typings out of tsc
-  const asc = (await import(specifier)).default as AscMain;
-  let wasm: Uint8Array | null = null;
-  const errors: string[] = [];
-  const result = await asc.main(
-    [
-      "score.ts",
-      "--outFile",
-      "score.wasm",
-      "-O3",
-      "--noAssert",
-      "--runtime",
-      "stub",
-      "--importMemory",
-      "--noExportMemory",
-      "--initialMemory",
-      "1",
-      "--maximumMemory",
-      "65536",
-      "--enable",
-      "simd",
-      "--use",
-      "abort=",
-    ],
-    {
-      readFile: (name) => (name === "score.ts" ? SCORER_SOURCE : null),
-      writeFile: (name, contents) => {
-        if (name === "score.wasm") wasm = contents as Uint8Array;
-      },
-      listFiles: () => [],
-      stdout: { write: () => {} },
-      stderr: { write: (s) => void errors.push(typeof s === "string" ? s : Buffer.from(s).toString()) },
-    },
-  );
-  if (result.error || !wasm) throw new Error(`AssemblyScript compile failed:\n${errors.join("")}`);
-  return wasm;
+  return compileAssemblyScript({
+    name: "score",
+    source: SCORER_SOURCE,
+    enable: "simd",
+    maximumMemoryPages: 65536,
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

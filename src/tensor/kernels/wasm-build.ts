@@ -6,6 +6,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../../util/atomic.js";
+import { compileAssemblyScript } from "./asc.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const KERNELS_SOURCE = join(here, "assembly", "kernels.ts");
@@ -14,19 +15,6 @@ export const GENERATED_MODULE = join(here, "wasm-bytes.generated.ts");
 // Must match wasm.ts: imported shared memory (both threads see one heap), maximum 4 GiB.
 export const MAX_MEMORY_PAGES = 65536;
 
-interface AscMain {
-  main(
-    argv: string[],
-    options: {
-      readFile(name: string): string | null;
-      writeFile(name: string, contents: Uint8Array | string): void;
-      listFiles(): string[];
-      stdout: { write(s: string | Uint8Array): void };
-      stderr: { write(s: string | Uint8Array): void };
-    },
-  ): Promise<{ error: Error | null }>;
-}
-
 /**
  * "simd": baseline WebAssembly SIMD (runs on any Node ≥ 16). "relaxed": also relaxed SIMD (fused multiply-add),
  * on by default from Node 22 and behind --experimental-wasm-relaxed-simd in Node 20.
@@ -34,47 +22,14 @@ interface AscMain {
 export type KernelsVariant = "simd" | "relaxed";
 
 export async function compileKernelsWasm(variant: KernelsVariant): Promise<Uint8Array> {
-  // Imported by a computed specifier so tsc does not load the compiler's typings: they declare AssemblyScript's
-  // own `console` globals, which would clash with Node's for the whole project.
-  const specifier = "assemblyscript/asc";
-  const asc = (await import(specifier)).default as AscMain;
-  const source = await readFile(KERNELS_SOURCE, "utf8");
-  const outputs = new Map<string, Uint8Array | string>();
-  const errors: string[] = [];
-  const result = await asc.main(
-    [
-      "kernels.ts",
-      "--outFile",
-      "kernels.wasm",
-      "-O3",
-      "--noAssert",
-      "--runtime",
-      "stub",
-      "--importMemory",
-      "--noExportMemory",
-      "--sharedMemory",
-      "--initialMemory",
-      "1",
-      "--maximumMemory",
-      String(MAX_MEMORY_PAGES),
-      "--enable",
-      variant === "relaxed" ? "simd,threads,relaxed-simd" : "simd,threads",
-      "--use",
-      "abort=",
-    ],
-    {
-      readFile: (name) => (name === "kernels.ts" ? source : null),
-      writeFile: (name, contents) => void outputs.set(name, contents),
-      listFiles: () => [],
-      stdout: { write: () => {} },
-      stderr: { write: (s) => void errors.push(typeof s === "string" ? s : Buffer.from(s).toString()) },
-    },
-  );
-  if (result.error)
-    throw new Error(`AssemblyScript compile of ${KERNELS_SOURCE} failed:\n${errors.join("")}`);
-  const wasm = outputs.get("kernels.wasm");
-  if (!(wasm instanceof Uint8Array)) throw new Error("AssemblyScript produced no kernels.wasm");
-  return wasm;
+  return compileAssemblyScript({
+    name: "kernels",
+    source: await readFile(KERNELS_SOURCE, "utf8"),
+    enable: variant === "relaxed" ? "simd,threads,relaxed-simd" : "simd,threads",
+    maximumMemoryPages: MAX_MEMORY_PAGES,
+    sharedMemory: true,
+    label: KERNELS_SOURCE,
+  });
 }
 
 function base64Constant(name: string, wasm: Uint8Array): string {
