@@ -11,7 +11,8 @@ import { readFile, stat } from "node:fs/promises";
 import { parseUserRanks, type UserRank } from "../eval/user-ranks.js";
 import type { RankedRecord } from "../ranker/rank.js";
 import { type CandidateRecord, parseCandidates } from "../retrievers/candidates.js";
-import { InputError, RowError } from "../util/errors.js";
+import { InputError } from "../util/errors.js";
+import { parseJsonLines } from "../util/jsonl.js";
 
 export type Split = "val" | "test";
 
@@ -61,29 +62,8 @@ export function parsePerUserFile(text: string, path: string): PerUserFile {
 
 /** ranker/ranked.jsonl, as formatRanked writes it. */
 export function parseRanked(text: string, file: string): RankedRecord[] {
-  const out: RankedRecord[] = [];
   const seen = new Set<string>();
-  text.split("\n").forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === "") return;
-    const lineNo = i + 1;
-    const fail = (reason: string): never => {
-      throw new RowError(file, lineNo, reason);
-    };
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch {
-      fail("not valid JSON");
-    }
-    if (typeof v !== "object" || v === null || Array.isArray(v)) fail("expected a JSON object");
-    const o = v as Record<string, unknown>;
-    const posInt = (name: string): number => {
-      const x = o[name];
-      if (typeof x !== "number" || !Number.isInteger(x) || x < 1)
-        fail(`field "${name}": expected a positive integer, got ${JSON.stringify(x)}`);
-      return x as number;
-    };
+  return parseJsonLines(text, file, "expected a JSON object", ({ fields: o, fail, positiveInt: posInt }) => {
     if (o.split !== "val" && o.split !== "test")
       fail(`field "split": expected "val" or "test", got ${JSON.stringify(o.split)}`);
     const split = o.split as Split;
@@ -111,7 +91,7 @@ export function parseRanked(text: string, file: string): RankedRecord[] {
     const key = `${split}:${user}`;
     if (seen.has(key)) fail(`${split} user ${user} appears twice`);
     seen.add(key);
-    out.push({
+    return {
       split,
       user,
       label,
@@ -119,9 +99,8 @@ export function parseRanked(text: string, file: string): RankedRecord[] {
       scores: (scores as Array<number | null>).map((s) => (s === null ? Number.NEGATIVE_INFINITY : s)),
       labelRankBefore: before as number,
       labelRankAfter: after,
-    });
+    };
   });
-  return out;
 }
 
 /** Splits present in a run file, validation first. */

@@ -7,7 +7,8 @@
  */
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../util/atomic.js";
-import { InputError, RowError } from "../util/errors.js";
+import { InputError } from "../util/errors.js";
+import { parseJsonLines } from "../util/jsonl.js";
 import type { EvalSplit } from "./batches.js";
 import type { SplitEvaluation } from "./evaluate.js";
 
@@ -69,71 +70,51 @@ export async function writeCandidates(path: string, records: Iterable<CandidateR
 }
 
 export function parseCandidates(text: string, file: string): CandidateRecord[] {
-  const out: CandidateRecord[] = [];
   const seen = new Set<string>();
-  text.split("\n").forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === "") return;
-    const lineNo = i + 1;
-    const fail = (reason: string): never => {
-      throw new RowError(file, lineNo, reason);
-    };
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      fail("not valid JSON");
-    }
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      fail("expected an object {split, user, label, labelRank, candidates, scores}");
-    }
-    const o = value as Record<string, unknown>;
-    if (o.split !== "val" && o.split !== "test")
-      fail(`field "split": expected "val" or "test", got ${JSON.stringify(o.split)}`);
-    const split = o.split as EvalSplit;
-    const positiveInt = (field: string): number => {
-      const v = o[field];
-      if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
-        fail(`field "${field}": expected a positive integer, got ${JSON.stringify(v)}`);
+  return parseJsonLines(
+    text,
+    file,
+    "expected an object {split, user, label, labelRank, candidates, scores}",
+    ({ fields: o, fail, positiveInt }) => {
+      if (o.split !== "val" && o.split !== "test")
+        fail(`field "split": expected "val" or "test", got ${JSON.stringify(o.split)}`);
+      const split = o.split as EvalSplit;
+      const user = positiveInt("user");
+      const label = positiveInt("label");
+      const labelRank = o.labelRank;
+      if (typeof labelRank !== "number" || !Number.isFinite(labelRank) || labelRank < 1) {
+        fail(`field "labelRank": expected a number >= 1, got ${JSON.stringify(labelRank)}`);
       }
-      return v as number;
-    };
-    const user = positiveInt("user");
-    const label = positiveInt("label");
-    const labelRank = o.labelRank;
-    if (typeof labelRank !== "number" || !Number.isFinite(labelRank) || labelRank < 1) {
-      fail(`field "labelRank": expected a number >= 1, got ${JSON.stringify(labelRank)}`);
-    }
-    const candidates = o.candidates;
-    if (
-      !Array.isArray(candidates) ||
-      candidates.some((c) => typeof c !== "number" || !Number.isInteger(c) || c < 1)
-    ) {
-      fail(`field "candidates": expected an array of positive integer item ids`);
-    }
-    const cands = candidates as number[];
-    if (new Set(cands).size !== cands.length) fail(`field "candidates": an item appears twice`);
-    const scores = o.scores;
-    if (
-      !Array.isArray(scores) ||
-      scores.length !== cands.length ||
-      scores.some((s) => typeof s !== "number")
-    ) {
-      fail(`field "scores": expected ${cands.length} numbers, one per candidate`);
-    }
-    const key = `${split}:${user}`;
-    if (seen.has(key)) fail(`user ${user} appears twice in split "${split}"`);
-    seen.add(key);
-    out.push({
-      split,
-      user,
-      label,
-      labelRank: labelRank as number,
-      candidates: cands,
-      scores: scores as number[],
-    });
-  });
-  return out;
+      const candidates = o.candidates;
+      if (
+        !Array.isArray(candidates) ||
+        candidates.some((c) => typeof c !== "number" || !Number.isInteger(c) || c < 1)
+      ) {
+        fail(`field "candidates": expected an array of positive integer item ids`);
+      }
+      const cands = candidates as number[];
+      if (new Set(cands).size !== cands.length) fail(`field "candidates": an item appears twice`);
+      const scores = o.scores;
+      if (
+        !Array.isArray(scores) ||
+        scores.length !== cands.length ||
+        scores.some((s) => typeof s !== "number")
+      ) {
+        fail(`field "scores": expected ${cands.length} numbers, one per candidate`);
+      }
+      const key = `${split}:${user}`;
+      if (seen.has(key)) fail(`user ${user} appears twice in split "${split}"`);
+      seen.add(key);
+      return {
+        split,
+        user,
+        label,
+        labelRank: labelRank as number,
+        candidates: cands,
+        scores: scores as number[],
+      };
+    },
+  );
 }
 
 export async function readCandidates(path: string): Promise<CandidateRecord[]> {
