@@ -167,9 +167,11 @@ beforeAll(() => {
     .split("\n")
     .pop()!;
   const config = tinyLlamaConfig({ vocabSize: 1024 });
-  writeLlamaGguf(RANDOM_GGUF, randomLlama(config, 11, 0.2), {
-    tokenizer: syntheticSpmVocab(config.vocabSize),
-  });
+  const model = randomLlama(config, 11, 0.2);
+  // Zero output rows for the byte tokens (ids 3..258) so the greedy next token is never a lone byte, which
+  // llama-server cannot turn into valid UTF-8 text (it answers 500); the letters' logits are untouched.
+  model.lmHead!.data.fill(0, 3 * config.hiddenSize, 259 * config.hiddenSize);
+  writeLlamaGguf(RANDOM_GGUF, model, { tokenizer: syntheticSpmVocab(config.vocabSize) });
 }, BUILD_TIMEOUT_MS + 60_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -6,7 +6,8 @@
  * Response shapes understood (whichever the server sends):
  * - OpenAI legacy / vLLM: choices[0].logprobs.top_logprobs[0] = {"<token>": logprob, …}; with vLLM's
  *   return_tokens_as_token_ids the keys are "token_id:<id>" and are matched by id.
- * - llama.cpp (newer): choices[0].logprobs.content[0].top_logprobs = [{id, token, logprob}, …], or the
+ * - llama.cpp (newer): choices[0].logprobs.content[0].top_logprobs = [{id, token, logprob}, …] (top_probs
+ *   = [{id, token, prob}] with post_sampling_probs), or the
  *   native /completion shape completion_probabilities[0].top_logprobs (same entries) or .probs =
  *   [{tok_str, prob}] (older builds; converted with log).
  * Entries with a token id are matched by id; entries with only text are matched to a letter when the text,
@@ -135,6 +136,10 @@ export function parseTopLogprobs(body: unknown): TopEntry[] {
     }
     if (Array.isArray(lp.content) && isRecord(lp.content[0]) && Array.isArray(lp.content[0].top_logprobs)) {
       return entriesFromArray(lp.content[0].top_logprobs);
+    }
+    // llama.cpp with post_sampling_probs: the same entries with probabilities.
+    if (Array.isArray(lp.content) && isRecord(lp.content[0]) && Array.isArray(lp.content[0].top_probs)) {
+      return entriesFromArray(lp.content[0].top_probs);
     }
     throw new RemoteBackendError("choices[0].logprobs has neither top_logprobs nor content[0].top_logprobs");
   }
