@@ -8,7 +8,8 @@ const BENCHMARKS: Record<string, string> = {
   baselines: "SASRec, BERT4Rec, NARM training iterations/s at the ML settings, LRURec in the same run",
   llm: "Llama forward tokens/s, our engine vs llama.cpp (same F32 model, same threads); LoRA examples/s",
   efficiency: "time to rank 20 candidates: verbalizer (one forward) vs generating the titles (paper Fig. 3)",
-  serve: "HTTP serving load test: retrieval, LLM ranking (tiny GGUF), 1M-item catalogue, kill -9 fault scenario",
+  serve:
+    "HTTP serving load test: retrieval, LLM ranking (tiny GGUF), 1M-item catalogue, kill -9 fault scenario",
 };
 
 const name = process.argv[2];

@@ -1,5 +1,5 @@
-import type { WeightLike } from "./weight.js";
 import { allocFloat32, isArenaBuffer } from "./memory.js";
+import type { WeightLike } from "./weight.js";
 
 export type Shape = readonly number[];
 

@@ -159,48 +159,45 @@ describe("HF tokenizer.json (via @huggingface/tokenizers)", () => {
   });
 });
 
-describe(
-  "token ids equal llama.cpp (llama-2-tiny-random.gguf, real Llama 2 vocabulary)",
-  () => {
-    let llama: Llama;
-    let model: LlamaModel;
-    let spm: Tokenizer;
+describe("token ids equal llama.cpp (llama-2-tiny-random.gguf, real Llama 2 vocabulary)", () => {
+  let llama: Llama;
+  let model: LlamaModel;
+  let spm: Tokenizer;
 
-    beforeAll(async () => {
-      const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
-      llama = await getLlama({ gpu: false, build: "never", maxThreads: 2, logLevel: LlamaLogLevel.error });
-      model = await llama.loadModel({ modelPath: TINY_LLAMA2_GGUF });
-      const f = GgufFile.open(TINY_LLAMA2_GGUF);
-      spm = tokenizerFromGguf(f);
-      f.close();
-    });
-    afterAll(async () => {
-      await llama?.dispose();
-    });
+  beforeAll(async () => {
+    const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+    llama = await getLlama({ gpu: false, build: "never", maxThreads: 2, logLevel: LlamaLogLevel.error });
+    model = await llama.loadModel({ modelPath: TINY_LLAMA2_GGUF });
+    const f = GgufFile.open(TINY_LLAMA2_GGUF);
+    spm = tokenizerFromGguf(f);
+    f.close();
+  });
+  afterAll(async () => {
+    await llama?.dispose();
+  });
 
-    it("GGUF SentencePiece tokenizer", () => {
-      // llama.cpp (parse_special = false) reads "<s>" in text as characters; so do we. HF tokenizers would
-      // turn it into BOS, as transformers does, so this probe is not in the shared list.
-      const literal = "<s> is literal text here </s>";
-      expect(spm.encode(literal, { addBos: false })).toEqual(model.tokenize(literal));
-      for (const t of probeTexts(spm))
-        expect(spm.encode(t, { addBos: false }), JSON.stringify(t)).toEqual(model.tokenize(t));
-      expect(spm.bosId).toBe(model.tokens.bos);
-      expect(spm.eosId).toBe(model.tokens.eos);
-    });
+  it("GGUF SentencePiece tokenizer", () => {
+    // llama.cpp (parse_special = false) reads "<s>" in text as characters; so do we. HF tokenizers would
+    // turn it into BOS, as transformers does, so this probe is not in the shared list.
+    const literal = "<s> is literal text here </s>";
+    expect(spm.encode(literal, { addBos: false })).toEqual(model.tokenize(literal));
+    for (const t of probeTexts(spm))
+      expect(spm.encode(t, { addBos: false }), JSON.stringify(t)).toEqual(model.tokenize(t));
+    expect(spm.bosId).toBe(model.tokens.bos);
+    expect(spm.eosId).toBe(model.tokens.eos);
+  });
 
-    it("HF tokenizer.json written from the same vocabulary", async () => {
-      const dir = mkdtempSync(join(tmpdir(), "llamarec-tok-"));
-      const f = GgufFile.open(TINY_LLAMA2_GGUF);
-      const vocab = spmVocabFromGguf(f);
-      f.close();
-      const paths = await writeTinyLlama(dir, { vocab });
-      const hf = HfTokenizer.fromFolder(paths.hfDir);
-      for (const t of probeTexts(spm))
-        expect(hf.encode(t, { addBos: false }), JSON.stringify(t)).toEqual(model.tokenize(t));
-    });
-  },
-);
+  it("HF tokenizer.json written from the same vocabulary", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llamarec-tok-"));
+    const f = GgufFile.open(TINY_LLAMA2_GGUF);
+    const vocab = spmVocabFromGguf(f);
+    f.close();
+    const paths = await writeTinyLlama(dir, { vocab });
+    const hf = HfTokenizer.fromFolder(paths.hfDir);
+    for (const t of probeTexts(spm))
+      expect(hf.encode(t, { addBos: false }), JSON.stringify(t)).toEqual(model.tokenize(t));
+  });
+});
 
 /** Movie titles from the repo's bundled MovieLens copy: realistic text for BPE training and probing. */
 function bundledTitles(): string[] {

@@ -193,34 +193,31 @@ describe("llama.cpp backend on a tiny random Llama written by us (no shared file
   });
 });
 
-describe(
-  "llama.cpp backend on llama-2-tiny-random.gguf (converted by llama.cpp tools)",
-  () => {
-    it("matches the reference forward on our GGUF loader (F16 weights, permuted Q/K)", async () => {
-      const g = GgufModel.open(TINY_LLAMA2_GGUF);
-      const tok = tokenizerFromGguf(g.file);
-      const verbalizer = Verbalizer.create(tok);
-      const prompt = new PromptBuilder(tok).build({
-        history: ["Toy Story (1995)", "Jumanji (1995)"],
-        candidates: ["Heat (1995)", "Casino (1995)", "Sabrina (1995)"],
-      });
-      const backend = await LlamaCppBackend.open({
-        modelPath: TINY_LLAMA2_GGUF,
-        threads: 2,
-        sequences: 1,
-        kvCacheF32: true,
-      });
-      try {
-        const [scores] = await backend.scorePrompts([{ ids: prompt.ids, letterIds: verbalizer.ids }]);
-        const expected = verbalizer.scoreLogits(referenceLogits(g, prompt.ids));
-        expect(maxAbsDiff(logSoftmax(scores!), expected)).toBeLessThan(1e-4);
-      } finally {
-        await backend.close();
-        g.close();
-      }
+describe("llama.cpp backend on llama-2-tiny-random.gguf (converted by llama.cpp tools)", () => {
+  it("matches the reference forward on our GGUF loader (F16 weights, permuted Q/K)", async () => {
+    const g = GgufModel.open(TINY_LLAMA2_GGUF);
+    const tok = tokenizerFromGguf(g.file);
+    const verbalizer = Verbalizer.create(tok);
+    const prompt = new PromptBuilder(tok).build({
+      history: ["Toy Story (1995)", "Jumanji (1995)"],
+      candidates: ["Heat (1995)", "Casino (1995)", "Sabrina (1995)"],
     });
-  },
-);
+    const backend = await LlamaCppBackend.open({
+      modelPath: TINY_LLAMA2_GGUF,
+      threads: 2,
+      sequences: 1,
+      kvCacheF32: true,
+    });
+    try {
+      const [scores] = await backend.scorePrompts([{ ids: prompt.ids, letterIds: verbalizer.ids }]);
+      const expected = verbalizer.scoreLogits(referenceLogits(g, prompt.ids));
+      expect(maxAbsDiff(logSoftmax(scores!), expected)).toBeLessThan(1e-4);
+    } finally {
+      await backend.close();
+      g.close();
+    }
+  });
+});
 
 describe("llama.cpp agrees with the reference forward on architecture variants", () => {
   const variants = [

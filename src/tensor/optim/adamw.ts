@@ -1,5 +1,5 @@
-import type { WeightLike } from "../weight.js";
 import type { NamedArray } from "../safetensors.js";
+import type { WeightLike } from "../weight.js";
 
 export interface AdamWOptions {
   lr?: number;
