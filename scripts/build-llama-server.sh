@@ -5,8 +5,9 @@
 #   bash scripts/build-llama-server.sh          # prints the binary's path on the last line of stdout
 #   LLAMA_SERVER_JOBS=4 bash scripts/build-llama-server.sh
 #
-# Output: .cache/llama-server/<bundle commit>/bin/llama-server (git-ignored). An existing binary for the
-# same bundle commit is reused, so CI and repeated local runs build once. Needs git, cmake and a C++
+# Output: <cache>/<bundle commit>/bin/llama-server, where <cache> is $LLAMA_SERVER_CACHE or else
+# ${XDG_CACHE_HOME:-~/.cache}/llamarec/llama-server (outside the checkout, so fresh clones on the same machine —
+# CI's included — share it). An existing binary for the same bundle commit is reused, so a machine builds once. Needs git, cmake and a C++
 # compiler. Build logs go to stderr; the last stdout line is the binary path.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,7 +18,8 @@ if [[ ! -f "$bundle" ]]; then
 fi
 commit="$(git bundle list-heads "$bundle" | awk '$2 == "HEAD" { print $1; exit }')"
 if [[ -z "$commit" ]]; then commit="$(git bundle list-heads "$bundle" | awk 'NR == 1 { print $1 }')"; fi
-out="$root/.cache/llama-server/$commit"
+cache="${LLAMA_SERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llamarec/llama-server}"
+out="$cache/$commit"
 binary="$out/bin/llama-server"
 if [[ -x "$binary" ]]; then
   echo "build-llama-server: reusing $binary" >&2
@@ -26,8 +28,8 @@ if [[ -x "$binary" ]]; then
 fi
 # One build at a time per checkout: a second caller (another test run, CI step) waits for the first and
 # then reuses its binary.
-mkdir -p "$root/.cache/llama-server"
-exec 9>"$root/.cache/llama-server/.lock"
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
 if ! flock -n 9; then
   echo "build-llama-server: another build is running; waiting for it" >&2
   flock 9
