@@ -27,17 +27,17 @@ import { BufferArena, withArena } from "../tensor/memory.js";
 import { Dropout, Embedding, LayerNorm, Linear } from "../tensor/nn/layers.js";
 import { Module, ModuleList } from "../tensor/nn/module.js";
 import { gelu } from "../tensor/ops/activation.js";
-import { multiHeadAttention } from "../tensor/ops/attention.js";
 import { linearCrossEntropy } from "../tensor/ops/cross_entropy.js";
 import { add } from "../tensor/ops/elementwise.js";
 import { matmul } from "../tensor/ops/matmul.js";
 import { reshape } from "../tensor/ops/shape.js";
 import { Rng } from "../tensor/rng.js";
 import { backward, clearTape, noGrad } from "../tensor/tape.js";
-import { Parameter, Tensor } from "../tensor/tensor.js";
+import { Parameter, type Tensor } from "../tensor/tensor.js";
 import { type BatchSource, type BatchSourceOptions, TrainingBatches } from "./batches.js";
 import { dropPaddingRowGrad, firstTokenIndex, positionIds } from "./positions.js";
 import type { RetrieverContext, RetrieverEntry } from "./registry.js";
+import { lastPositions, QkvAttention, truncatedNormalInit } from "./transformer.js";
 import type { SequenceBatch, SequentialRetriever } from "./types.js";
 
 const probability = z.number().min(0).lt(1);
@@ -59,38 +59,17 @@ export const bert4recOptions = z.strictObject({
 
 export type Bert4recConfig = z.output<typeof bert4recOptions> & RetrieverContext;
 
-class BidirectionalAttention extends Module {
-  readonly linearLayers: ModuleList<Linear>;
+/** Wₒ·attention(Wq·x, Wk·x, Wv·x), bidirectional. */
+class BidirectionalAttention extends QkvAttention {
   readonly outputLinear: Linear;
 
-  constructor(
-    d: number,
-    readonly heads: number,
-    readonly pAttn: number,
-    private readonly rng: Rng,
-  ) {
-    super();
-    this.linearLayers = this.registerModule(
-      "linear_layers",
-      new ModuleList([new Linear(d, d), new Linear(d, d), new Linear(d, d)]),
-    );
+  constructor(d: number, heads: number, pAttn: number, rng: Rng) {
+    super(d, heads, pAttn, false, rng);
     this.outputLinear = this.registerModule("output_linear", new Linear(d, d));
   }
 
-  protected override ownRng(): Rng {
-    return this.rng;
-  }
-
   forward(x: Tensor, keyStart: Int32Array): Tensor {
-    const [wq, wk, wv] = this.linearLayers.items as [Linear, Linear, Linear];
-    const a = multiHeadAttention(wq.forward(x), wk.forward(x), wv.forward(x), {
-      heads: this.heads,
-      causal: false,
-      keyStart,
-      dropout: this.training ? this.pAttn : 0,
-      rng: this.rng,
-    });
-    return this.outputLinear.forward(a);
+    return this.outputLinear.forward(this.attend(x, x, keyStart));
   }
 }
 
@@ -232,15 +211,8 @@ export class Bert4Rec extends Module implements SequentialRetriever {
     this.embedding = this.registerModule("embedding", new BertEmbedding(config, rng));
     this.model = this.registerModule("model", new BertModel(config, rng));
     this.masker = this.registerModule("masker", new ClozeMasker(rng.fork()));
-    this.truncatedNormalInit(rng);
+    truncatedNormalInit(this, rng);
     this.embedding.token.weight.data.fill(0, 0, config.hiddenDim);
-  }
-
-  /** LRURec's official init (model/lru.py): every weight except layer norms ~ N(0, 0.02²) truncated to ±0.04. */
-  private truncatedNormalInit(rng: Rng): void {
-    for (const [name, p] of this.namedParameters()) {
-      if (!name.includes("layer_norm")) rng.fillTruncatedNormal(p.data, 0.02, -0.04, 0.04);
-    }
   }
 
   setTraining(training: boolean): void {
@@ -311,11 +283,8 @@ export class Bert4Rec extends Module implements SequentialRetriever {
           input[o + seqLen - 1] = this.numItems + 1;
         }
         const h = this.hidden(input, batchSize, seqLen);
-        const last = new Float32Array(batchSize * d);
-        for (let b = 0; b < batchSize; b++)
-          last.set(h.data.subarray(((b + 1) * seqLen - 1) * d, (b + 1) * seqLen * d), b * d);
         const all = add(
-          matmul(new Tensor(last, [batchSize, d]), this.embedding.token.weight, { transB: true }),
+          matmul(lastPositions(h, batchSize, seqLen, d), this.embedding.token.weight, { transB: true }),
           this.model.bias,
         ).data;
         const scores = new Float32Array(batchSize * V);

@@ -27,16 +27,16 @@ import { z } from "zod";
 import { BufferArena, withArena } from "../tensor/memory.js";
 import { Dropout, Embedding, LayerNorm, Linear } from "../tensor/nn/layers.js";
 import { Module, ModuleList } from "../tensor/nn/module.js";
-import { multiHeadAttention } from "../tensor/ops/attention.js";
 import { linearCrossEntropy } from "../tensor/ops/cross_entropy.js";
 import { add, relu } from "../tensor/ops/elementwise.js";
 import { matmul } from "../tensor/ops/matmul.js";
 import { reshape } from "../tensor/ops/shape.js";
 import { Rng } from "../tensor/rng.js";
 import { backward, clearTape, noGrad } from "../tensor/tape.js";
-import { Tensor } from "../tensor/tensor.js";
+import type { Tensor } from "../tensor/tensor.js";
 import { dropPaddingRowGrad, firstTokenIndex, positionIds } from "./positions.js";
 import type { RetrieverContext, RetrieverEntry } from "./registry.js";
+import { lastPositions, QkvAttention, truncatedNormalInit } from "./transformer.js";
 import type { SequenceBatch, SequentialRetriever } from "./types.js";
 
 const probability = z.number().min(0).lt(1);
@@ -51,40 +51,17 @@ export const sasrecOptions = z.strictObject({
 
 export type SasrecConfig = z.output<typeof sasrecOptions> & RetrieverContext;
 
-/** Attention weights' dropout draws from this module's own stream (checkpointed with the others). */
-class CausalSelfAttention extends Module {
-  readonly linearLayers: ModuleList<Linear>;
+/** LN(attention(Wq·query, Wk·x, Wv·x) + query), causal. */
+class CausalSelfAttention extends QkvAttention {
   readonly layerNorm: LayerNorm;
 
-  constructor(
-    d: number,
-    readonly heads: number,
-    readonly pAttn: number,
-    private readonly rng: Rng,
-  ) {
-    super();
-    this.linearLayers = this.registerModule(
-      "linear_layers",
-      new ModuleList([new Linear(d, d), new Linear(d, d), new Linear(d, d)]),
-    );
+  constructor(d: number, heads: number, pAttn: number, rng: Rng) {
+    super(d, heads, pAttn, true, rng);
     this.layerNorm = this.registerModule("layer_norm", new LayerNorm(d));
   }
 
-  protected override ownRng(): Rng {
-    return this.rng;
-  }
-
-  /** LN(attention(Wq·query, Wk·x, Wv·x) + query). */
   forward(query: Tensor, x: Tensor, keyStart: Int32Array): Tensor {
-    const [wq, wk, wv] = this.linearLayers.items as [Linear, Linear, Linear];
-    const a = multiHeadAttention(wq.forward(query), wk.forward(x), wv.forward(x), {
-      heads: this.heads,
-      causal: true,
-      keyStart,
-      dropout: this.training ? this.pAttn : 0,
-      rng: this.rng,
-    });
-    return this.layerNorm.forward(add(a, query));
+    return this.layerNorm.forward(add(this.attend(query, x, keyStart), query));
   }
 }
 
@@ -163,15 +140,8 @@ export class SasRec extends Module implements SequentialRetriever {
       "model",
       new ModuleList(Array.from({ length: config.numBlocks }, () => new SasBlock(config, rng))),
     );
-    this.truncatedNormalInit(rng);
+    truncatedNormalInit(this, rng);
     this.embedding.token.weight.data.fill(0, 0, config.hiddenDim);
-  }
-
-  /** LRURec's official init (model/lru.py): every weight except layer norms ~ N(0, 0.02²) truncated to ±0.04. */
-  private truncatedNormalInit(rng: Rng): void {
-    for (const [name, p] of this.namedParameters()) {
-      if (!name.includes("layer_norm")) rng.fillTruncatedNormal(p.data, 0.02, -0.04, 0.04);
-    }
   }
 
   setTraining(training: boolean): void {
@@ -210,10 +180,8 @@ export class SasRec extends Module implements SequentialRetriever {
       return noGrad(() => {
         const d = this.config.hiddenDim;
         const h = this.hidden(tokens, batchSize, seqLen);
-        const last = new Float32Array(batchSize * d);
-        for (let b = 0; b < batchSize; b++)
-          last.set(h.data.subarray(((b + 1) * seqLen - 1) * d, (b + 1) * seqLen * d), b * d);
-        return matmul(new Tensor(last, [batchSize, d]), this.embedding.token.weight, { transB: true }).data;
+        return matmul(lastPositions(h, batchSize, seqLen, d), this.embedding.token.weight, { transB: true })
+          .data;
       });
     } finally {
       this.train(wasTraining);

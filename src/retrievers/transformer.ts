@@ -1,0 +1,62 @@
+/**
+ * Pieces shared by the attention retrievers (SASRec, BERT4Rec), as the LlamaRec authors' model/attention.py
+ * builds them: multi-head attention over three query/key/value projections (`linear_layers.0…2`), the
+ * truncated-normal init, and reading out each row's last hidden state.
+ */
+import { Linear } from "../tensor/nn/layers.js";
+import { Module, ModuleList } from "../tensor/nn/module.js";
+import { multiHeadAttention } from "../tensor/ops/attention.js";
+import type { Rng } from "../tensor/rng.js";
+import { Tensor } from "../tensor/tensor.js";
+
+/**
+ * attention(Wq·query, Wk·x, Wv·x) with `heads` heads, keys before keyStart masked, attention-weight dropout
+ * drawn from this module's own stream (checkpointed with the others). Subclasses add what follows it.
+ */
+export class QkvAttention extends Module {
+  readonly linearLayers: ModuleList<Linear>;
+
+  constructor(
+    d: number,
+    readonly heads: number,
+    readonly pAttn: number,
+    readonly causal: boolean,
+    private readonly rng: Rng,
+  ) {
+    super();
+    this.linearLayers = this.registerModule(
+      "linear_layers",
+      new ModuleList([new Linear(d, d), new Linear(d, d), new Linear(d, d)]),
+    );
+  }
+
+  protected override ownRng(): Rng {
+    return this.rng;
+  }
+
+  protected attend(query: Tensor, x: Tensor, keyStart: Int32Array): Tensor {
+    const [wq, wk, wv] = this.linearLayers.items as [Linear, Linear, Linear];
+    return multiHeadAttention(wq.forward(query), wk.forward(x), wv.forward(x), {
+      heads: this.heads,
+      causal: this.causal,
+      keyStart,
+      dropout: this.training ? this.pAttn : 0,
+      rng: this.rng,
+    });
+  }
+}
+
+/** LRURec's official init (model/lru.py): every weight except layer norms ~ N(0, 0.02²) truncated to ±0.04. */
+export function truncatedNormalInit(model: Module, rng: Rng): void {
+  for (const [name, p] of model.namedParameters()) {
+    if (!name.includes("layer_norm")) rng.fillTruncatedNormal(p.data, 0.02, -0.04, 0.04);
+  }
+}
+
+/** Each row's hidden state at the last position, [batchSize, d], of hidden states [batchSize, seqLen, d]. */
+export function lastPositions(h: Tensor, batchSize: number, seqLen: number, d: number): Tensor {
+  const last = new Float32Array(batchSize * d);
+  for (let b = 0; b < batchSize; b++)
+    last.set(h.data.subarray(((b + 1) * seqLen - 1) * d, (b + 1) * seqLen * d), b * d);
+  return new Tensor(last, [batchSize, d]);
+}
