@@ -156,6 +156,18 @@ describe("runs and flags", () => {
     }
   });
 
+  it("serve --threads 0, --sequences 0, --max-queue -1", async () => {
+    for (const flags of [
+      ["--threads", "0"],
+      ["--sequences", "0"],
+      ["--max-queue", "-1"],
+    ]) {
+      const r = await runCaptured(["serve", "--run", run, ...flags]);
+      expect(r.code).toBe(EXIT_INPUT);
+      expect(r.err).toMatch(new RegExp(`${flags[0]}.*expected a positive integer`));
+    }
+  });
+
   it("remote backend at an unreachable URL", async () => {
     const r = await runCaptured([
       "rank",

@@ -11,7 +11,7 @@ import { RANKER_KINDS, type RankerKind } from "../../server/ranker-setup.js";
 import { DEFAULT_LIMITS, openApiDocument } from "../../server/schemas.js";
 import { InputError } from "../../util/errors.js";
 import { log } from "../../util/log.js";
-import { parseIntArg } from "../options.js";
+import { parseIntArg, parsePositiveIntArg } from "../options.js";
 import type { CommandSpec } from "../registry.js";
 
 export const serveCommand: CommandSpec = {
@@ -31,23 +31,27 @@ export const serveCommand: CommandSpec = {
       .option("--ranker-adapter <path>", "LoRA adapter (default: the run's; 'none' for the base model)")
       .option("--ranker-url <url>", "remote ranker: OpenAI-compatible server root")
       .option("--served-model <name>", "remote ranker: the model name the server expects")
-      .option("--threads <n>", "llama.cpp threads (default 2)", parseIntArg)
-      .option("--sequences <n>", "llama.cpp parallel sequences (default 4)", parseIntArg)
+      .option(
+        "--threads <n>",
+        "llama.cpp threads (default: LLAMAREC_THREADS, else min(2, cores))",
+        parsePositiveIntArg,
+      )
+      .option("--sequences <n>", "llama.cpp parallel sequences (default 4)", parsePositiveIntArg)
       .option("--store <spec>", "sqlite:<file> or postgres://… (default sqlite:<run>/serve/events.sqlite)")
       .option("--host <host>", "listen address (default 127.0.0.1)", "127.0.0.1")
       .option("--port <n>", "listen port (default 8080; 0 = any free port)", parseIntArg)
-      .option("--batch-size <n>", "prompts per ranker batch (default 8)", parseIntArg)
+      .option("--batch-size <n>", "prompts per ranker batch (default 8)", parsePositiveIntArg)
       .option("--batch-window-ms <n>", "how long a prompt waits for a batch to fill (default 5)", parseIntArg)
-      .option("--max-queue <n>", "prompts allowed to wait before 429 (default 64)", parseIntArg)
+      .option("--max-queue <n>", "prompts allowed to wait before 429 (default 64)", parsePositiveIntArg)
       .option(
         "--deadline-ms <n>",
         "ranking deadline; later answers fall back to retrieval (default 2000)",
         parseIntArg,
       )
-      .option("--max-history <n>", "longest history in a request (default 2000)", parseIntArg)
-      .option("--max-batch <n>", "most events per POST (default 1000)", parseIntArg)
-      .option("--body-limit <bytes>", "largest request body (default 1048576)", parseIntArg)
-      .option("--state-capacity <n>", "user states kept in memory (default 100000)", parseIntArg)
+      .option("--max-history <n>", "longest history in a request (default 2000)", parsePositiveIntArg)
+      .option("--max-batch <n>", "most events per POST (default 1000)", parsePositiveIntArg)
+      .option("--body-limit <bytes>", "largest request body (default 1048576)", parsePositiveIntArg)
+      .option("--state-capacity <n>", "user states kept in memory (default 100000)", parsePositiveIntArg)
       .option("--openapi", "print the OpenAPI document and exit");
   },
   async run(ctx) {
@@ -82,7 +86,7 @@ export const serveCommand: CommandSpec = {
               ...(o.rankerUrl ? { url: o.rankerUrl as string } : {}),
               ...(o.servedModel ? { servedModel: o.servedModel as string } : {}),
               ...(process.env.LLAMAREC_API_KEY ? { apiKey: process.env.LLAMAREC_API_KEY } : {}),
-              ...(o.threads ? { threads: o.threads as number } : {}),
+              ...(o.threads !== undefined ? { threads: o.threads as number } : {}),
               ...(o.sequences ? { sequences: o.sequences as number } : {}),
             },
       ranking: {
