@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../util/atomic.js";
-import { InputError, RowError } from "../util/errors.js";
+import { InputError } from "../util/errors.js";
+import { parseJsonLines } from "../util/jsonl.js";
 
 /** One evaluated user: dense user id, held-out item id, and that item's 1-based rank (maybe fractional). */
 export interface UserRank {
@@ -27,42 +28,20 @@ export async function writeUserRanks(path: string, results: Iterable<UserRank>):
 }
 
 export function parseUserRanks(text: string, file: string): UserRank[] {
-  const out: UserRank[] = [];
   const seen = new Set<number>();
-  const lines = text.split("\n");
-  lines.forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === "") return;
-    const lineNo = i + 1;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      throw new RowError(file, lineNo, "not valid JSON");
-    }
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw new RowError(file, lineNo, "expected an object {user, label, rank}");
-    }
-    const obj = value as Record<string, unknown>;
-    const user = positiveInt(obj.user, "user", file, lineNo);
-    const label = positiveInt(obj.label, "label", file, lineNo);
-    const rank = obj.rank;
-    if (typeof rank !== "number" || !Number.isFinite(rank) || rank < 1) {
-      throw new RowError(file, lineNo, `field "rank": expected a number >= 1, got ${JSON.stringify(rank)}`);
-    }
-    const ties = obj.ties;
-    if (ties !== undefined && (typeof ties !== "number" || !Number.isInteger(ties) || ties < 0)) {
-      throw new RowError(
-        file,
-        lineNo,
-        `field "ties": expected a non-negative integer, got ${JSON.stringify(ties)}`,
-      );
-    }
-    if (seen.has(user)) throw new RowError(file, lineNo, `user ${user} appears twice`);
+  return parseJsonLines(text, file, "expected an object {user, label, rank}", (line) => {
+    const user = line.positiveInt("user");
+    const label = line.positiveInt("label");
+    const { rank, ties } = line.fields;
+    if (typeof rank !== "number" || !Number.isFinite(rank) || rank < 1)
+      line.fail(`field "rank": expected a number >= 1, got ${JSON.stringify(rank)}`);
+    if (ties !== undefined && (typeof ties !== "number" || !Number.isInteger(ties) || ties < 0))
+      line.fail(`field "ties": expected a non-negative integer, got ${JSON.stringify(ties)}`);
+    if (seen.has(user)) line.fail(`user ${user} appears twice`);
     seen.add(user);
-    out.push(ties ? { user, label, rank, ties } : { user, label, rank });
+    const r = rank as number;
+    return ties ? { user, label, rank: r, ties: ties as number } : { user, label, rank: r };
   });
-  return out;
 }
 
 export async function readUserRanks(path: string): Promise<UserRank[]> {
@@ -73,11 +52,4 @@ export async function readUserRanks(path: string): Promise<UserRank[]> {
     throw new InputError(`cannot read per-user results ${path}: ${(err as Error).message}`);
   }
   return parseUserRanks(text, path);
-}
-
-function positiveInt(v: unknown, field: string, file: string, line: number): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
-    throw new RowError(file, line, `field "${field}": expected a positive integer, got ${JSON.stringify(v)}`);
-  }
-  return v;
 }

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { defineConfigSection } from "../config/sections.js";
 import { type ModelOptionField, modelOptionFields } from "./registry.js";
+import type { TrainerConfig } from "./train-config.js";
 
 const positiveInt = z.number().int().positive();
 
@@ -45,6 +46,31 @@ export const retrieverSection = defineConfigSection(
 );
 
 export type RetrieverSectionConfig = z.output<typeof retrieverSection.schema>;
+
+const TRAINING_FIELDS = [
+  "batchSize",
+  "maxLen",
+  "slidingWindow",
+  "lr",
+  "weightDecay",
+  "adamEps",
+  "maxGradNorm",
+  "valEvery",
+  "patience",
+  "maxIterations",
+  "maxEpochs",
+  "seed",
+  "bestMetric",
+  "evalBatchSize",
+  "logEvery",
+] as const satisfies readonly (keyof RetrieverSectionConfig & keyof TrainerConfig)[];
+
+/** The section's training fields that are set, as overrides of the trainer's defaults (train-config.ts). */
+export function trainingOverrides(r: RetrieverSectionConfig): Partial<TrainerConfig> {
+  const out: Partial<Record<(typeof TRAINING_FIELDS)[number], unknown>> = {};
+  for (const f of TRAINING_FIELDS) if (r[f] !== undefined) out[f] = r[f];
+  return out as Partial<TrainerConfig>;
+}
 
 /** A model option's CLI flag: `--mask-prob <value>` → retriever.options.maskProb. */
 export interface ModelOptionFlag {

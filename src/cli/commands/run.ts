@@ -12,8 +12,7 @@ import type { BackendKind } from "../../ranker/backends/open.js";
 import { BACKEND_KINDS } from "../../ranker/backends/open.js";
 import { rankerSection } from "../../ranker/training/config-section.js";
 import type { RankerTrainConfig } from "../../ranker/training/trainer.js";
-import { retrieverSection } from "../../retrievers/config-section.js";
-import type { TrainerConfig } from "../../retrievers/train-config.js";
+import { retrieverSection, trainingOverrides } from "../../retrievers/config-section.js";
 import { resolveRunDir } from "../../run/index.js";
 import { consoleEvents } from "../../util/console-events.js";
 import { InputError } from "../../util/errors.js";
@@ -43,23 +42,7 @@ function settingsFrom(ctx: Parameters<CommandSpec["run"]>[0]): PipelineSettings 
     ...r.options,
     ...(r.dropout === undefined ? {} : { dropout: r.dropout }),
   };
-  const training: Partial<TrainerConfig> = definedOnly({
-    batchSize: r.batchSize,
-    maxLen: r.maxLen,
-    slidingWindow: r.slidingWindow,
-    lr: r.lr,
-    weightDecay: r.weightDecay,
-    adamEps: r.adamEps,
-    maxGradNorm: r.maxGradNorm,
-    valEvery: r.valEvery,
-    patience: r.patience,
-    maxIterations: r.maxIterations,
-    maxEpochs: r.maxEpochs,
-    seed: r.seed,
-    bestMetric: r.bestMetric,
-    evalBatchSize: r.evalBatchSize,
-    logEvery: r.logEvery,
-  });
+  const training = trainingOverrides(r);
   s.retriever.training = { ...s.retriever.training, ...training };
   const k = rankerSection.get(ctx.config);
   const rankerModel = (ctx.opts.rankerModel as string | undefined) ?? k.model;

@@ -7,9 +7,8 @@ import { existsSync } from "node:fs";
 import { dataSection, evalSection } from "../../config/core.js";
 import type { Dataset } from "../../data/dataset.js";
 import { loadDataset } from "../../data/index.js";
-import { modelOptionFlags, retrieverSection } from "../../retrievers/config-section.js";
+import { modelOptionFlags, retrieverSection, trainingOverrides } from "../../retrievers/config-section.js";
 import { retrieverNames } from "../../retrievers/registry.js";
-import type { TrainerConfig } from "../../retrievers/train-config.js";
 import { trainRetriever } from "../../retrievers/trainer.js";
 import {
   defaultRunName,
@@ -106,23 +105,7 @@ export const trainRetrieverCommand: CommandSpec = {
       runDir = resolveRunDir(r.run ?? defaultRunName(r.model, dataset.name), r.runsDir);
     }
 
-    const training: Partial<TrainerConfig> = {
-      batchSize: r.batchSize,
-      maxLen: r.maxLen,
-      slidingWindow: r.slidingWindow,
-      lr: r.lr,
-      weightDecay: r.weightDecay,
-      adamEps: r.adamEps,
-      maxGradNorm: r.maxGradNorm,
-      valEvery: r.valEvery,
-      patience: r.patience,
-      maxIterations: r.maxIterations,
-      maxEpochs: r.maxEpochs,
-      seed: r.seed,
-      bestMetric: r.bestMetric,
-      evalBatchSize: r.evalBatchSize,
-      logEvery: r.logEvery,
-    };
+    const training = trainingOverrides(r);
     // The eval section's policy applies to a new run; a resumed run keeps the one it was started with.
     if (!resume)
       Object.assign(training, {
