@@ -1,5 +1,6 @@
 // Serving load test: `npm run bench -- serve [--run <run>] [--duration 10] [--rates 100,200,400]
-//   [--rank-rate 20] [--items 1000000] [--catalogue-rates 10,20] [--skip-rank] [--skip-catalogue] [--skip-fault]`
+//   [--rank-rate 20] [--threads 1] [--batch-window-ms n] [--batch-size n] [--items 1000000] [--catalogue-rates 10,20]
+//   [--skip-retrieval] [--skip-rank] [--skip-catalogue] [--skip-fault]`
 //
 // Everything on 127.0.0.1, bounded (each load step runs --duration seconds at a fixed request rate through
 // autocannon, after a short warm-up). The server is a separate process (`llamarec serve`, from source):
@@ -160,19 +161,21 @@ try {
     if (r.status === 200) catalogueIds.push(String(i));
   }
   // Every user's state built once (a server keeps its active users' states; the cold rebuild is timed in 3.).
-  for (const u of users) await postJson(`${s.url}/v1/recommend`, { user_id: u, rank: false });
-  for (const rate of rates) await step("GET /healthz (baseline)", s.url, rate, "GET", "/healthz");
-  for (const rate of rates) {
-    await step("recommend, retrieval only", s.url, rate, "POST", "/v1/recommend", () => ({
+  if (!flag("--skip-retrieval")) {
+    for (const u of users) await postJson(`${s.url}/v1/recommend`, { user_id: u, rank: false });
+    for (const rate of rates) await step("GET /healthz (baseline)", s.url, rate, "GET", "/healthz");
+    for (const rate of rates) {
+      await step("recommend, retrieval only", s.url, rate, "POST", "/v1/recommend", () => ({
+        user_id: pick(users),
+        k: 10,
+        rank: false,
+      }));
+    }
+    await step("events (durable write)", s.url, rates[0]!, "POST", "/v1/events", () => ({
       user_id: pick(users),
-      k: 10,
-      rank: false,
+      item_id: pick(catalogueIds),
     }));
   }
-  await step("events (durable write)", s.url, rates[0]!, "POST", "/v1/events", () => ({
-    user_id: pick(users),
-    item_id: pick(catalogueIds),
-  }));
   await stop(s);
 
   // 2. With LLM ranking on the bundled tiny GGUF through llama.cpp.
@@ -188,10 +191,9 @@ try {
       join(ROOT, "models/llama-2-tiny-random.gguf"),
       "--threads",
       arg("--threads", "1"),
-      "--batch-window-ms",
-      arg("--batch-window-ms", "5"),
-      "--batch-size",
-      arg("--batch-size", "8"),
+      // The server's defaults unless given.
+      ...(flag("--batch-window-ms") ? ["--batch-window-ms", arg("--batch-window-ms", "")] : []),
+      ...(flag("--batch-size") ? ["--batch-size", arg("--batch-size", "")] : []),
       "-q",
     ]);
     for (const u of users) await postJson(`${s.url}/v1/recommend`, { user_id: u, rank: false });

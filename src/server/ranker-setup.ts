@@ -7,6 +7,7 @@ import { promptTools, resolveRankerWeights } from "../ranker/run-config.js";
 import { tokenizerFrom } from "../ranker/training/model-source.js";
 import { InputError } from "../util/errors.js";
 import type { RankerTools } from "./ranking.js";
+import { CachingTokenizer } from "./token-cache.js";
 
 export type RankerKind = "none" | "engine" | "llamacpp" | "remote";
 export const RANKER_KINDS: readonly RankerKind[] = ["none", "engine", "llamacpp", "remote"];
@@ -32,13 +33,15 @@ export async function openRankerTools(
 ): Promise<RankerTools & { model: string; adapter: string | null }> {
   if (o.kind === "remote" && !o.url) throw new InputError("--ranker remote needs --ranker-url");
   const w = resolveRankerWeights(runDir, o.kind, o.model, o.adapter);
-  const { tokenizer } = tokenizerFrom(w.tokenizer ?? w.model);
+  // Titles repeat from request to request: their encodings are remembered (token-cache.ts).
+  const tokenizer = new CachingTokenizer(tokenizerFrom(w.tokenizer ?? w.model).tokenizer);
   const { prompts, verbalizer } = promptTools({ tokenizer }, w.prompt);
   const backend = await openRankerBackend(o.kind, {
     model: w.model,
     adapter: w.adapter,
     ...(o.threads === undefined ? {} : { threads: o.threads }),
     sequences: o.sequences ?? 4,
+    lettersOnly: true,
     ...(o.kind === "remote"
       ? {
           remote: {

@@ -11,10 +11,16 @@
  * a batch per sequence (`split_equal`), so the outputs come back out of order whenever the sequences'
  * remaining tokens differ; two threads then both apply the swaps (undoing them) or interleave them, and a
  * sequence receives another sequence's logits or a mix (issue 7 §1: users got other users' scores).
+ *
+ * With `lettersOnly` (the server), only the letters' probabilities are read: every other token is biased
+ * to -inf (one cached TokenBias per letter set; node-llama-cpp cannot bias end-of-generation tokens, so
+ * those stay) and a top-k of the letters plus those tokens keeps the sampler's candidate list that short. The softmax over that short list
+ * differs from the full-vocabulary one by a per-prompt constant (the verbalizer's log-softmax removes it)
+ * and costs ~1 ms instead of sorting and reviving a 32,000-entry probability map (~17 ms CPU per prompt).
  */
 
 import { statSync } from "node:fs";
-import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token, TokenBias } from "node-llama-cpp";
 import { GgufFile } from "../../llm/gguf/reader.js";
 import { InputError } from "../../util/errors.js";
 import { threadCount } from "../../util/threads.js";
@@ -37,24 +43,35 @@ export interface LlamaCppBackendOptions {
   kvCacheF32?: boolean;
   /** Default false: flash attention changes summation order. */
   flashAttention?: boolean;
+  /**
+   * Return the letters' log-probabilities normalised over the letters (and end-of-generation tokens)
+   * instead of the full vocabulary: equal up to a per-prompt constant, ~15 ms less CPU per prompt on a
+   * 32,000-token vocabulary. Default false.
+   */
+  lettersOnly?: boolean;
 }
 
 export class LlamaCppBackend implements RankerBackend {
   readonly name = "llamacpp";
   private closed = false;
+  /** Per letter set: every other token biased to -inf, and the top-k that keeps the letters. */
+  private readonly letterOnly = new Map<string, { bias: TokenBias; topK: number }>();
 
   private constructor(
     private readonly llama: Llama,
     readonly model: LlamaModel,
     private readonly context: LlamaContext,
     private readonly sequences: LlamaContextSequence[],
+    /** Vocabulary size for the letters-only scores; 0 = full-vocabulary probabilities. */
+    private readonly vocabSize: number,
+    private readonly TokenBiasClass: typeof TokenBias,
   ) {}
 
   static async open(options: LlamaCppBackendOptions): Promise<LlamaCppBackend> {
     // Bad files are input errors with one line, before llama.cpp sees them (it logs and throws generically).
-    checkGguf(options.modelPath, "model");
+    const vocabSize = checkGguf(options.modelPath, "model");
     if (options.loraPath) checkGguf(options.loraPath, "LoRA adapter");
-    const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+    const { getLlama, LlamaLogLevel, TokenBias } = await import("node-llama-cpp");
     const threads = threadCount(options.threads);
     // llama.cpp's own error lines go into the error we throw while opening, to stderr afterwards.
     let opening: string[] | null = [];
@@ -94,7 +111,14 @@ export class LlamaCppBackend implements RankerBackend {
       serializeSampling(context);
       const sequences = Array.from({ length: nSeq }, () => context.getSequence());
       opening = null;
-      return new LlamaCppBackend(llama, model, context, sequences);
+      return new LlamaCppBackend(
+        llama,
+        model,
+        context,
+        sequences,
+        options.lettersOnly ? vocabSize : 0,
+        TokenBias,
+      );
     } catch (err) {
       await llama.dispose();
       throw err;
@@ -128,23 +152,48 @@ export class LlamaCppBackend implements RankerBackend {
     while (keep < limit && cached[keep] === ids[keep]) keep++;
     if (keep < seq.nextTokenIndex)
       await seq.eraseContextTokenRanges([{ start: keep, end: seq.nextTokenIndex }]);
+    const letterOnly = this.lettersOnly(prompt.letterIds);
+    const next = letterOnly
+      ? {
+          probabilities: true,
+          options: { temperature: 1, topK: letterOnly.topK, topP: 1, minP: 0, tokenBias: letterOnly.bias },
+        }
+      : { probabilities: true };
     const input = ids
       .slice(keep)
       .map((t, j, arr) =>
-        j === arr.length - 1
-          ? ([t as Token, { generateNext: { probabilities: true } }] as const)
-          : (t as Token),
+        j === arr.length - 1 ? ([t as Token, { generateNext: next }] as const) : (t as Token),
       );
     const out = await seq.controlledEvaluate(
       input as Parameters<LlamaContextSequence["controlledEvaluate"]>[0],
     );
     const probabilities = out[input.length - 1]?.next.probabilities;
     if (!probabilities) throw new Error("llama.cpp returned no next-token probabilities");
-    // Full softmax over the vocabulary; a letter missing from the map underflowed to probability 0.
+    // Softmax over the letters (and end-of-generation tokens); a letter missing from the map underflowed to 0.
     return Float32Array.from(prompt.letterIds, (id) => {
       const p = probabilities.get(id as Token);
       return p && p > 0 ? Math.log(p) : Number.NEGATIVE_INFINITY;
     });
+  }
+
+  private lettersOnly(letterIds: readonly number[]): { bias: TokenBias; topK: number } | null {
+    if (this.vocabSize === 0) return null;
+    const key = letterIds.join(",");
+    let entry = this.letterOnly.get(key);
+    if (!entry) {
+      const letters = new Set(letterIds);
+      const others: Token[] = [];
+      let unbiasable = 0; // end-of-generation tokens: TokenBias.set ignores them
+      for (let t = 0; t < this.vocabSize; t++) {
+        if (letters.has(t)) continue;
+        others.push(t as Token);
+        if (this.model.isEogToken(t as Token)) unbiasable++;
+      }
+      const bias = new this.TokenBiasClass(this.model.tokenizer).set(others, "never");
+      entry = { bias, topK: letters.size + unbiasable };
+      this.letterOnly.set(key, entry);
+    }
+    return entry;
   }
 
   async close(): Promise<void> {
@@ -156,8 +205,11 @@ export class LlamaCppBackend implements RankerBackend {
   }
 }
 
-/** Exists, is a file, and has a complete GGUF header and tensor table (our reader checks the sizes). */
-function checkGguf(path: string, what: string): void {
+/**
+ * Exists, is a file, and has a complete GGUF header and tensor table (our reader checks the sizes).
+ * Returns the size of its vocabulary (0 without tokenizer.ggml.tokens, e.g. an adapter).
+ */
+function checkGguf(path: string, what: string): number {
   let isFile = false;
   try {
     isFile = statSync(path).isFile();
@@ -165,7 +217,10 @@ function checkGguf(path: string, what: string): void {
     throw new InputError(`${what} ${path}: no such file`);
   }
   if (!isFile) throw new InputError(`${what} ${path} is not a file (a .gguf file is needed)`);
-  GgufFile.open(path).close();
+  const file = GgufFile.open(path);
+  const tokens = file.metadata.get("tokenizer.ggml.tokens")?.value;
+  file.close();
+  return Array.isArray(tokens) ? tokens.length : 0;
 }
 
 type SampleToken = (...args: unknown[]) => Promise<unknown>;

@@ -21,6 +21,8 @@ export interface OpenRankerBackendOptions {
   /** llama.cpp CPU threads (default: LLAMAREC_THREADS, else min(2, cores)) and parallel sequences (backend default when absent). */
   threads?: number;
   sequences?: number;
+  /** llama.cpp: letter scores normalised over the letters only (cheaper; see LlamaCppBackendOptions). */
+  lettersOnly?: boolean;
   /** remote: server settings (url required). */
   remote?: Omit<RemoteBackendOptions, "decode">;
   /** remote: ids → text, for servers that take text prompts. */
@@ -51,6 +53,7 @@ export async function openRankerBackend(
       ...(o.adapter ? { loraPath: o.adapter } : {}),
       ...(o.threads === undefined ? {} : { threads: o.threads }),
       ...(o.sequences === undefined ? {} : { sequences: o.sequences }),
+      ...(o.lettersOnly ? { lettersOnly: true } : {}),
     });
   }
   if (kind === "remote") {
