@@ -1,3 +1,5 @@
+import { kernels } from "./kernels/index.js";
+
 /**
  * Scratch memory for one training step. A training step allocates the same large activation and gradient
  * buffers every time; recycling them avoids the garbage collector's work on ~100 MB of short-lived
@@ -5,7 +7,9 @@
  * every buffer handed out goes back to the arena's free lists (zeroed again on reuse).
  *
  * Safe by construction only for values that do not outlive the callback: leaf gradients (Parameters)
- * always use plain memory (see Tensor.gradBuffer), and nothing else may escape a step that runs in an arena.
+ * always use their own memory (see Tensor.gradBuffer), and nothing else may escape a step that runs in an arena.
+ * Its buffers live in the kernels' memory when the backend offers it (`residentFloat32`): warm across steps and
+ * used in place by the kernels.
  */
 export class BufferArena {
   // Free buffers by size class. Training batches differ in their number of labelled rows, so exact
@@ -17,7 +21,7 @@ export class BufferArena {
   /** A buffer of n floats, zeroed unless `zero` is false (for outputs the caller overwrites entirely). */
   take(n: number, zero = true): Float32Array {
     const cls = sizeClass(n);
-    const base = this.free.get(cls)?.pop() ?? this.fresh(cls);
+    const base = this.free.get(cls)?.pop() ?? this.larger(cls) ?? this.fresh(cls);
     this.inUse.push(base);
     const view = base.length === n ? base : base.subarray(0, n);
     if (zero) view.fill(0);
@@ -25,8 +29,20 @@ export class BufferArena {
     return view;
   }
 
+  /**
+   * A free buffer of the next larger classes (at most twice the size): a batch a little larger than any
+   * before then reuses what smaller ones left instead of allocating (and first touching) new memory.
+   */
+  private larger(cls: number): Float32Array | undefined {
+    let best = 0;
+    for (const [c, list] of this.free) {
+      if (c > cls && c <= 2 * cls && list.length > 0 && (best === 0 || c < best)) best = c;
+    }
+    return best === 0 ? undefined : this.free.get(best)!.pop();
+  }
+
   private fresh(cls: number): Float32Array {
-    const buf = new Float32Array(cls);
+    const buf = residentFloat32(cls);
     arenaBuffers.add(buf);
     this.bytes += buf.byteLength;
     return buf;
@@ -53,6 +69,14 @@ export function sizeClass(n: number): number {
   const p = 2 ** Math.floor(Math.log2(n));
   const step = p / 4;
   return Math.ceil(n / step) * step;
+}
+
+/**
+ * A zeroed float32 buffer that lives for good, in the kernel backend's own memory when it has some (the wasm
+ * heap: kernel calls then use it in place instead of copying it in and out), else ordinary memory.
+ */
+export function residentFloat32(n: number): Float32Array {
+  return kernels().resident?.(n) ?? new Float32Array(n);
 }
 
 const arenaBuffers = new WeakSet<Float32Array>();

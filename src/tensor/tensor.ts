@@ -1,4 +1,4 @@
-import { allocFloat32, isArenaBuffer } from "./memory.js";
+import { allocFloat32, isArenaBuffer, residentFloat32 } from "./memory.js";
 import type { WeightLike } from "./weight.js";
 
 export type Shape = readonly number[];
@@ -82,7 +82,7 @@ export class Tensor {
   }
 
   private newGrad(): Float32Array {
-    return this.persistentGrad ? new Float32Array(this.data.length) : allocFloat32(this.data.length);
+    return this.persistentGrad ? residentFloat32(this.data.length) : allocFloat32(this.data.length);
   }
 
   /** Adds `g` into the gradient; adopts `g` itself when there is none yet and `g` may be kept. */

@@ -79,4 +79,27 @@ export interface Kernels {
   embeddingGather(table: Float32Array, ids: Int32Array, dim: number, out: Float32Array): void;
   /** dTable[ids[i], :] += dOut[i, :]. */
   embeddingScatterAdd(dOut: Float32Array, ids: Int32Array, dim: number, dTable: Float32Array): void;
+
+  /**
+   * Optional: a zeroed buffer in the backend's own memory that kernel calls use in place (no copies in or
+   * out). The backend never reuses it; the caller owns it for good (src/tensor/memory.ts recycles them).
+   */
+  resident?(n: number): Float32Array;
+
+  /** Optional: gb[0:cols) += column sums of g [rows × cols], rows in order (float32 adds, as a JS loop). */
+  addColumnSums?(g: Float32Array, rows: number, cols: number, gb: Float32Array): void;
+
+  /**
+   * Optional: inverted dropout with the generator of src/tensor/rng.ts, bit for bit Rng.applyDropout
+   * (mode 0: dst = dropout(src); 1: dst += dropout(src)) and Rng.applyDropoutAdd (mode 2: dst =
+   * dropout(src) + addend). `state` (Rng.getState() words) is advanced in place. dst may be src.
+   */
+  dropout?(
+    src: Float32Array,
+    dst: Float32Array,
+    addend: Float32Array | null,
+    p: number,
+    mode: 0 | 1 | 2,
+    state: number[],
+  ): void;
 }

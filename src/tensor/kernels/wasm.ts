@@ -23,6 +23,8 @@ const EXPORTS = [
   "layerNormBackward",
   "linearCrossEntropy",
   "addInto",
+  "addColumnSums",
+  "dropout",
 ] as const;
 
 type Fn = (...args: number[]) => number;
@@ -64,6 +66,10 @@ export interface WasmKernels extends Kernels {
   helperStalls(): number;
   /** Current size of the wasm heap (it keeps its high-water mark; calls reuse it). */
   memoryBytes(): number;
+  /** A zeroed buffer inside the wasm heap, never reused by the backend: kernel calls use it in place. */
+  resident(n: number): Float32Array;
+  addColumnSums: NonNullable<Kernels["addColumnSums"]>;
+  dropout: NonNullable<Kernels["dropout"]>;
   /** Stops the helper thread (it is unref'd, so this is optional). */
   dispose(): void;
 }
@@ -110,30 +116,64 @@ export function wasmRelaxedSimdSupported(): boolean {
 const align64 = (n: number): number => Math.ceil(n / 64) * 64;
 const round4 = (n: number): number => Math.ceil(n / 4) * 4;
 
-// Bump allocator over the wasm heap, reset at the start of every kernel call (so nothing leaks across calls;
-// the memory keeps its high-water size because wasm memories cannot shrink).
+// The wasm heap holds two kinds of memory. Resident blocks (`resident()`: the activation arena of
+// src/tensor/memory.ts and parameter gradients take their buffers here) are handed out from the bottom up
+// and never returned: their owners recycle them. Kernel calls receive resident arrays in place (no copy in or
+// out). Above the resident blocks, a bump allocator provides each call's scratch (operands that are not
+// resident, packed panels, partial sums), reset at the start of every call; resident blocks are only handed
+// out between calls, so the two never overlap. The memory keeps its high-water size (wasm memories cannot
+// shrink). Shared memory is never detached by growth, so views made before a grow stay valid.
 class Arena {
+  /** End of the resident blocks: scratch starts here. */
+  private residentTop = ARENA_BASE;
   private top = ARENA_BASE;
-  constructor(private readonly memory: WasmMemory) {}
+  /** The SharedArrayBuffer objects this memory has had (one per size): resident views live on them. */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
+  /** Ranges of the operands of the current call that live in resident memory, [start, end) bytes. */
+  private readonly inPlace: number[] = [];
+
+  constructor(private readonly memory: WasmMemory) {
+    this.buffers.add(memory.buffer);
+  }
 
   reset(): void {
-    this.top = ARENA_BASE;
+    this.top = this.residentTop;
+    this.inPlace.length = 0;
+  }
+
+  private ensure(end: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (end <= have) return;
+    const pages = Math.ceil((end - have) / PAGE);
+    if (have / PAGE + pages > MAX_PAGES) {
+      throw new RangeError(`wasm kernels: ${end} bytes needed, above the 4 GiB wasm limit`);
+    }
+    this.memory.grow(pages);
+    this.buffers.add(this.memory.buffer);
   }
 
   alloc(bytes: number): number {
     const ptr = this.top;
     this.top = ptr + align64(Math.max(bytes, 4));
-    const have = this.memory.buffer.byteLength;
-    if (this.top > have) {
-      const pages = Math.ceil((this.top - have) / PAGE);
-      if (have / PAGE + pages > MAX_PAGES) {
-        throw new RangeError(
-          `wasm kernels: call needs ${this.top} bytes of scratch, above the 4 GiB wasm limit`,
-        );
-      }
-      this.memory.grow(pages);
-    }
+    this.ensure(this.top);
     return ptr;
+  }
+
+  /** A zeroed float32 block of the heap that stays valid (and is never handed out again). */
+  resident(n: number): Float32Array {
+    const ptr = this.residentTop;
+    this.residentTop = ptr + align64(Math.max(round4(n) * 4, 4));
+    this.ensure(this.residentTop);
+    const view = new Float32Array(this.memory.buffer, ptr, n);
+    view.fill(0); // the block may have served as some call's scratch
+    return view;
+  }
+
+  /** Byte address of `a` when it lives in this heap's resident blocks, else −1. */
+  addressOf(a: ArrayBufferView): number {
+    return this.buffers.has(a.buffer) && a.byteOffset >= ARENA_BASE && a.byteOffset < this.residentTop
+      ? a.byteOffset
+      : -1;
   }
 
   f32(ptr: number, n: number): Float32Array {
@@ -153,6 +193,43 @@ class Arena {
     const ptr = this.alloc(round4(n) * 4);
     this.f32(ptr, n).set(n === src.length ? src : src.subarray(0, n));
     return ptr;
+  }
+
+  /**
+   * The address of input `src` (its first n floats): in place when resident (also when n is not a multiple of
+   * 4: kernels read whole v128 lanes, and resident blocks are padded to them), else a scratch copy.
+   */
+  input(src: Float32Array, n = src.length): number {
+    const at = this.addressOf(src);
+    if (at < 0) return this.copyIn(src, n);
+    this.inPlace.push(at, at + n * 4);
+    return at;
+  }
+
+  /**
+   * The address a kernel writes output `dst` (first n floats) to: in place when resident and clear of
+   * every in-place input of this call, else scratch (then copyOut). `keep`: the kernel reads the old
+   * values too (accumulation), so a scratch copy starts from them.
+   */
+  output(dst: Float32Array, n: number, keep: boolean): number {
+    const at = this.addressOf(dst);
+    if (at >= 0 && !this.overlaps(at, at + n * 4)) {
+      this.inPlace.push(at, at + n * 4);
+      return at;
+    }
+    return keep ? this.copyIn(dst, n) : this.alloc(round4(n) * 4);
+  }
+
+  /** Copies an output back unless the kernel wrote it in place. */
+  copyOut(dst: Float32Array, ptr: number, n: number): void {
+    if (ptr !== this.addressOf(dst)) dst.set(this.f32(ptr, n));
+  }
+
+  private overlaps(start: number, end: number): boolean {
+    for (let i = 0; i < this.inPlace.length; i += 2) {
+      if (start < this.inPlace[i + 1]! && this.inPlace[i]! < end) return true;
+    }
+    return false;
   }
 
   zeros(n: number): number {
@@ -272,9 +349,9 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       need("gemm C", C, M * N);
       if (M === 0 || N === 0) return;
       arena.reset();
-      const pA = arena.copyIn(A, M * K);
-      const pB = arena.copyIn(B, K * N);
-      const pC = beta === 0 ? arena.alloc(M * N * 4) : arena.copyIn(C, M * N);
+      const pA = arena.input(A, M * K);
+      const pB = arena.input(B, K * N);
+      const pC = arena.output(C, M * N, beta !== 0);
       const w0 = arena.alloc(gemmWork);
       const tA = transA ? 1 : 0;
       const tB = transB ? 1 : 0;
@@ -304,7 +381,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       } else {
         run("gemm", [tA, tB, M, N, K, alpha, pA, pB, beta, pC, 0, M, 0, N, w0]);
       }
-      C.set(arena.f32(pC, M * N));
+      arena.copyOut(C, pC, M * N);
     },
 
     linearCrossEntropy({ H, W, bias, labels, N, D, V, ignoreIndex, dH, dW, dBias }) {
@@ -342,17 +419,17 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       }
       const Vp = Math.ceil(V / 8) * 8;
       const Dp = Math.ceil(D / 8) * 8;
-      const pH = arena.copyIn(H, N * D);
-      const pW = arena.copyIn(W, V * D);
+      const pH = arena.input(H, N * D);
+      const pW = arena.input(W, V * D);
       const pBias = bias ? arena.zeros(Vp) : 0; // zero-padded: the logits GEMM reads 8 columns at a time
       if (bias) arena.f32(pBias, V).set(bias.subarray(0, V));
       const pWpT = arena.alloc(Vp * D * 4);
       ex.packB!(1, pW, V, D, 0, V, 0, D, pWpT);
       const pWq = dH ? arena.alloc(Dp * V * 4) : 0;
       if (dH) ex.packB!(0, pW, D, V, 0, D, 0, V, pWq);
-      const pdH = dH ? arena.zeros(N * D) : 0;
-      const pdW = dW ? arena.copyIn(dW, V * D) : 0;
-      const pdBias = dBias ? arena.copyIn(dBias, V) : 0;
+      const pdH = dH ? arena.output(dH, N * D, true) : 0; // zeroed above: ignored rows stay 0
+      const pdW = dW ? arena.output(dW, V * D, true) : 0;
+      const pdBias = dBias ? arena.output(dBias, V, true) : 0;
       const pStats = arena.alloc(count * 16);
       const workBytes = ex.ceWorkBytes!(blockRows, D, V);
       const w0 = arena.alloc(workBytes);
@@ -399,9 +476,9 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       const stats = arena.f64(pStats, 2 * count);
       let loss = 0;
       for (let i = 0; i < count; i++) loss += stats[2 * i]! + Math.log(stats[2 * i + 1]!);
-      if (dH) dH.set(arena.f32(pdH, N * D));
-      if (dW) dW.set(arena.f32(pdW, V * D));
-      if (dBias) dBias.set(arena.f32(pdBias, V));
+      if (dH) arena.copyOut(dH, pdH, N * D);
+      if (dW) arena.copyOut(dW, pdW, V * D);
+      if (dBias) arena.copyOut(dBias, pdBias, V);
       return { loss, count };
     },
 
@@ -414,19 +491,19 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       need("layerNorm rstd", rstd, rows);
       if (rows === 0) return;
       arena.reset();
-      const px = arena.copyIn(x, rows * cols);
-      const pg = arena.copyIn(gamma, cols);
-      const pb = arena.copyIn(beta, cols);
-      const py = arena.alloc(rows * cols * 4);
-      const pm = arena.alloc(rows * 4);
-      const pr = arena.alloc(rows * 4);
+      const px = arena.input(x, rows * cols);
+      const pg = arena.input(gamma, cols);
+      const pb = arena.input(beta, cols);
+      const py = arena.output(y, rows * cols, false);
+      const pm = arena.output(mean, rows, false);
+      const pr = arena.output(rstd, rows, false);
       const split = threads === 2 && rows * cols >= minElements && rows >= 2;
       const chunk = split ? Math.ceil(rows / 16) : rows;
       const args = [px, pg, pb, cols, eps, py, pm, pr, rows, chunk, counter()];
       run("layerNormForward", args, split ? args : undefined);
-      y.set(arena.f32(py, rows * cols));
-      mean.set(arena.f32(pm, rows));
-      rstd.set(arena.f32(pr, rows));
+      arena.copyOut(y, py, rows * cols);
+      arena.copyOut(mean, pm, rows);
+      arena.copyOut(rstd, pr, rows);
     },
 
     layerNormBackward(dy, x, gamma, mean, rstd, rows, cols, dx, dGamma, dBeta) {
@@ -440,14 +517,14 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       need("layerNorm rstd", rstd, rows);
       if (rows === 0) return;
       arena.reset();
-      const pdy = arena.copyIn(dy, rows * cols);
-      const px = arena.copyIn(x, rows * cols);
-      const pg = arena.copyIn(gamma, cols);
-      const pm = arena.copyIn(mean, rows);
-      const pr = arena.copyIn(rstd, rows);
-      const pdx = arena.alloc(rows * cols * 4);
-      const pdg = arena.copyIn(dGamma, cols);
-      const pdb = arena.copyIn(dBeta, cols);
+      const pdy = arena.input(dy, rows * cols);
+      const px = arena.input(x, rows * cols);
+      const pg = arena.input(gamma, cols);
+      const pm = arena.input(mean, rows);
+      const pr = arena.input(rstd, rows);
+      const pdx = arena.output(dx, rows * cols, false);
+      const pdg = arena.output(dGamma, cols, true);
+      const pdb = arena.output(dBeta, cols, true);
       // A fixed decomposition into parts with their own dGamma/dBeta partials, summed in part order: the
       // result is the same whichever thread ran which part, and with 1 or 2 threads.
       const parts = Math.min(16, rows);
@@ -462,9 +539,9 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
         ex.addInto!(pdg, pdgParts + (p - 1) * round4(cols) * 4, round4(cols));
         ex.addInto!(pdb, pdbParts + (p - 1) * round4(cols) * 4, round4(cols));
       }
-      dx.set(arena.f32(pdx, rows * cols));
-      dGamma.set(arena.f32(pdg, cols));
-      dBeta.set(arena.f32(pdb, cols));
+      arena.copyOut(dx, pdx, rows * cols);
+      arena.copyOut(dGamma, pdg, cols);
+      arena.copyOut(dBeta, pdb, cols);
     },
 
     geluForward(x, y) {
@@ -476,6 +553,36 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       need("gelu dy", dy, x.length);
       need("gelu dx", dx, x.length);
       elementwise("geluBackward", [dy, x], dx);
+    },
+
+    addColumnSums(g, rows, cols, gb) {
+      need("addColumnSums g", g, rows * cols);
+      need("addColumnSums gb", gb, cols);
+      if (rows === 0 || cols === 0) return;
+      arena.reset();
+      const pg = arena.input(g, rows * cols);
+      const pgb = arena.output(gb, cols, true);
+      ex.addColumnSums!(pg, rows, cols, pgb);
+      arena.copyOut(gb, pgb, cols);
+    },
+
+    dropout(src, dst, addend, p, mode, state) {
+      const n = src.length;
+      need("dropout dst", dst, n);
+      if (addend) need("dropout addend", addend, n);
+      arena.reset();
+      const pState = arena.alloc(16);
+      const words = arena.i32(pState, 4);
+      for (let i = 0; i < 4; i++) words[i] = state[i]! | 0;
+      if (n > 0) {
+        const pSrc = arena.input(src, n);
+        const pAdd = addend ? arena.input(addend, n) : 0;
+        // Element i is read before it is written: dst may be src itself.
+        const pDst = dst === src ? pSrc : arena.output(dst, n, mode === 1);
+        ex.dropout!(pSrc, pDst, pAdd, n, Math.round(p * 65536), 1 / (1 - p), mode, pState);
+        arena.copyOut(dst, pDst, n);
+      }
+      for (let i = 0; i < 4; i++) state[i] = words[i]! >>> 0;
     },
 
     // Gather/scatter move rows without arithmetic to speak of: copying the table into wasm would cost more than
@@ -516,6 +623,10 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       return memory.buffer.byteLength;
     },
 
+    resident(n) {
+      return arena.resident(n);
+    },
+
     dispose() {
       helper?.dispose();
       helper = undefined;
@@ -530,14 +641,15 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     const n = inputs[inputs.length - 1]!.length;
     if (n === 0) return;
     arena.reset();
-    const ptrs = inputs.map((a) => arena.copyIn(a, n));
-    const pOut = arena.alloc(round4(n) * 4);
+    const ptrs = inputs.map((a) => arena.input(a, n));
     const n4 = round4(n);
+    // The kernel writes whole v128 lanes: in place only when that stays inside the output.
+    const pOut = n === n4 ? arena.output(out, n, false) : arena.alloc(n4 * 4);
     const split = threads === 2 && n >= minElements;
     const chunk = split ? Math.ceil(n4 / 64) * 4 : n4;
     const args = [...ptrs, pOut, n4, chunk, counter()];
     run(name, args, split ? args : undefined);
-    out.set(arena.f32(pOut, n));
+    arena.copyOut(out, pOut, n);
   }
 
   return kernels;

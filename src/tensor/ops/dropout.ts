@@ -15,14 +15,14 @@ export function dropout(x: Tensor, p: number, rng: Rng): Tensor {
   // The mask is not stored: backward replays the generator from the saved state (32 bits per element).
   const state = rng.getState();
   const y = allocFloat32Unset(n);
-  rng.applyDropout(x.data, y, p, false);
+  dropoutInto(rng, x.data, y, p, false);
   const t = new Tensor(y, x.shape);
   if (needsGrad(x)) {
     record(t, (g) => {
       const replay = new Rng(0);
       replay.setState(state);
       const fresh = x.freshGradOrNull();
-      replay.applyDropout(g, fresh ?? x.gradBuffer(), p, fresh === null);
+      dropoutInto(replay, g, fresh ?? x.gradBuffer(), p, fresh === null);
     });
   }
   return t;
@@ -39,7 +39,9 @@ export function dropoutAdd(x: Tensor, p: number, rng: Rng, residual: Tensor): Te
   }
   const state = rng.getState();
   const y = allocFloat32Unset(x.size);
-  rng.applyDropoutAdd(x.data, residual.data, y, p);
+  const k = kernels();
+  if (k.dropout) withState(rng, (state) => k.dropout!(x.data, y, residual.data, p, 2, state));
+  else rng.applyDropoutAdd(x.data, residual.data, y, p);
   const t = new Tensor(y, x.shape);
   if (needsGrad(x, residual)) {
     record(t, (g) => {
@@ -49,7 +51,7 @@ export function dropoutAdd(x: Tensor, p: number, rng: Rng, residual: Tensor): Te
         const replay = new Rng(0);
         replay.setState(state);
         const fresh = x.freshGradOrNull();
-        replay.applyDropout(g, fresh ?? x.gradBuffer(), p, fresh === null);
+        dropoutInto(replay, g, fresh ?? x.gradBuffer(), p, fresh === null);
       }
     });
   }
@@ -66,7 +68,7 @@ export function geluDropout(x: Tensor, p: number, rng: Rng): Tensor {
   const y = allocFloat32Unset(x.size);
   k.geluForward(x.data, y);
   const state = rng.getState();
-  if (p > 0) rng.applyDropout(y, y, p, false);
+  if (p > 0) dropoutInto(rng, y, y, p, false);
   const t = new Tensor(y, x.shape);
   if (needsGrad(x)) {
     record(t, (g) => {
@@ -75,7 +77,7 @@ export function geluDropout(x: Tensor, p: number, rng: Rng): Tensor {
         gu = allocFloat32Unset(x.size);
         const replay = new Rng(0);
         replay.setState(state);
-        replay.applyDropout(g, gu, p, false);
+        dropoutInto(replay, g, gu, p, false);
       }
       const fresh = x.freshGradOrNull();
       if (fresh) {
@@ -88,4 +90,18 @@ export function geluDropout(x: Tensor, p: number, rng: Rng): Tensor {
     });
   }
   return t;
+}
+
+/** rng.applyDropout(src, dst, p, accumulate), in a kernel when the backend has one (same draws, same bits). */
+function dropoutInto(rng: Rng, src: Float32Array, dst: Float32Array, p: number, accumulate: boolean): void {
+  const k = kernels();
+  if (k.dropout) withState(rng, (state) => k.dropout!(src, dst, null, p, accumulate ? 1 : 0, state));
+  else rng.applyDropout(src, dst, p, accumulate);
+}
+
+/** Runs `fn` on the generator's state words and continues the generator from where `fn` left them. */
+function withState(rng: Rng, fn: (state: number[]) => void): void {
+  const state = rng.getState();
+  fn(state);
+  rng.setState(state);
 }

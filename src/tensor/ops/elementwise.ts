@@ -1,4 +1,4 @@
-import { allocFloat32 } from "../memory.js";
+import { allocFloat32Unset } from "../memory.js";
 import { needsGrad, record } from "../tape.js";
 import { type Shape, Tensor } from "../tensor.js";
 
@@ -24,7 +24,7 @@ function addSigned(a: Tensor, b: Tensor, sign: 1 | -1, op: string): Tensor {
   checkSuffix(a.shape, b.shape, op);
   const n = a.size;
   const m = b.size;
-  const out = allocFloat32(n);
+  const out = allocFloat32Unset(n);
   const x = a.data;
   const y = b.data;
   for (let i = 0; i < n; i += m) for (let j = 0; j < m; j++) out[i + j] = x[i + j]! + sign * y[j]!;
@@ -48,7 +48,7 @@ export function mul(a: Tensor, b: Tensor): Tensor {
   checkSuffix(a.shape, b.shape, "mul");
   const n = a.size;
   const m = b.size;
-  const out = allocFloat32(n);
+  const out = allocFloat32Unset(n);
   const x = a.data;
   const y = b.data;
   for (let i = 0; i < n; i += m) for (let j = 0; j < m; j++) out[i + j] = x[i + j]! * y[j]!;
@@ -71,7 +71,7 @@ export function mul(a: Tensor, b: Tensor): Tensor {
 /** a · s for a constant s. */
 export function scale(a: Tensor, s: number): Tensor {
   const n = a.size;
-  const out = allocFloat32(n);
+  const out = allocFloat32Unset(n);
   const x = a.data;
   for (let i = 0; i < n; i++) out[i] = x[i]! * s;
   const t = new Tensor(out, a.shape);
@@ -87,7 +87,7 @@ export function scale(a: Tensor, s: number): Tensor {
 /** a + s for a constant s. */
 export function addScalar(a: Tensor, s: number): Tensor {
   const n = a.size;
-  const out = allocFloat32(n);
+  const out = allocFloat32Unset(n);
   const x = a.data;
   for (let i = 0; i < n; i++) out[i] = x[i]! + s;
   const t = new Tensor(out, a.shape);
@@ -106,7 +106,7 @@ export function addScalar(a: Tensor, s: number): Tensor {
  */
 function unary(a: Tensor, f: (x: number) => number, df: (x: number, y: number) => number): Tensor {
   const n = a.size;
-  const out = allocFloat32(n);
+  const out = allocFloat32Unset(n);
   const x = a.data;
   for (let i = 0; i < n; i++) out[i] = f(x[i]!);
   const t = new Tensor(out, a.shape);

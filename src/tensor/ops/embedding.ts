@@ -1,5 +1,5 @@
 import { kernels } from "../kernels/index.js";
-import { allocFloat32 } from "../memory.js";
+import { allocFloat32Unset } from "../memory.js";
 import { needsGrad, record } from "../tape.js";
 import { type Shape, sizeOf, Tensor } from "../tensor.js";
 
@@ -14,7 +14,7 @@ export function embedding(table: Tensor, ids: Int32Array, idsShape: Shape = [ids
     if (id < 0 || id >= V) throw new RangeError(`embedding: id ${id} at position ${i} outside [0, ${V})`);
   }
   const k = kernels();
-  const out = allocFloat32(ids.length * D);
+  const out = allocFloat32Unset(ids.length * D);
   k.embeddingGather(table.data, ids, D, out);
   const t = new Tensor(out, [...idsShape, D]);
   if (needsGrad(table)) record(t, (g) => k.embeddingScatterAdd(g, ids, D, table.gradBuffer()));

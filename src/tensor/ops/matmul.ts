@@ -103,7 +103,8 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
       if (weight.requiresGrad) k.gemm(true, false, outF, inF, rows, 1, g, x.data, 1, weight.gradBuffer());
       if (bias?.requiresGrad) {
         const gb = bias.gradBuffer();
-        for (let r = 0; r < rows; r++) for (let j = 0; j < outF; j++) gb[j] = gb[j]! + g[r * outF + j]!;
+        if (k.addColumnSums) k.addColumnSums(g, rows, outF, gb);
+        else for (let r = 0; r < rows; r++) for (let j = 0; j < outF; j++) gb[j] = gb[j]! + g[r * outF + j]!;
       }
     });
   }

@@ -1,4 +1,4 @@
-import { allocFloat32 } from "../memory.js";
+import { allocFloat32Unset } from "../memory.js";
 import { needsGrad, record } from "../tape.js";
 import { Tensor } from "../tensor.js";
 
@@ -23,7 +23,7 @@ function reduceAxis(x: Tensor, axis: number, keepDim: boolean, factor: number): 
   const n = x.shape[a]!;
   const outer = x.shape.slice(0, a).reduce((p, d) => p * d, 1);
   const inner = x.shape.slice(a + 1).reduce((p, d) => p * d, 1);
-  const out = allocFloat32(outer * inner);
+  const out = allocFloat32Unset(outer * inner);
   const d = x.data;
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {

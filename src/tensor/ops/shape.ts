@@ -1,4 +1,4 @@
-import { allocFloat32 } from "../memory.js";
+import { allocFloat32Unset } from "../memory.js";
 import { needsGrad, record } from "../tape.js";
 import { type Shape, sizeOf, Tensor } from "../tensor.js";
 
@@ -27,7 +27,7 @@ export function transpose(x: Tensor): Tensor {
   const R = x.dim(-2);
   const C = x.dim(-1);
   const batch = x.size / (R * C);
-  const out = allocFloat32(x.size);
+  const out = allocFloat32Unset(x.size);
   const d = x.data;
   for (let b = 0; b < batch; b++) {
     const o = b * R * C;
@@ -60,7 +60,7 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   if (!(0 <= start && start <= end && end <= n))
     throw new RangeError(`slice [${start}, ${end}) outside 0..${n}`);
   const len = end - start;
-  const out = allocFloat32(outer * len * inner);
+  const out = allocFloat32Unset(outer * len * inner);
   for (let o = 0; o < outer; o++) {
     out.set(x.data.subarray((o * n + start) * inner, (o * n + end) * inner), o * len * inner);
   }
@@ -93,7 +93,7 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
   }
   const lens = xs.map((x) => x.shape[a]!);
   const total = lens.reduce((p, d) => p + d, 0);
-  const out = allocFloat32(outer * total * inner);
+  const out = allocFloat32Unset(outer * total * inner);
   for (let o = 0; o < outer; o++) {
     let at = o * total * inner;
     xs.forEach((x, j) => {

@@ -830,3 +830,63 @@ export function addInto(dst: usize, src: usize, n: i32): void {
     v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
   }
 }
+
+// ---------------------------------------------------------------- column sums (bias gradients)
+
+// gb[0:cols) += Σ_r g[r, 0:cols) for a row-major g [rows × cols], one row after the other: every column is summed
+// in row order with float32 rounding after each add, exactly a plain JS loop over rows.
+export function addColumnSums(g: usize, rows: i32, cols: i32, gb: usize): void {
+  const c4 = cols & ~3;
+  for (let r = 0; r < rows; r++) {
+    const row = g + (<usize>(r * cols) << 2);
+    for (let c = 0; c < c4; c += 4) {
+      const o = <usize>c << 2;
+      v128.store(gb + o, f32x4.add(v128.load(gb + o), v128.load(row + o)));
+    }
+    for (let c = c4; c < cols; c++) {
+      const o = <usize>c << 2;
+      store<f32>(gb + o, load<f32>(gb + o) + load<f32>(row + o));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- dropout
+
+// Inverted dropout driven by xoshiro128** (the stream of src/tensor/rng.ts): each 32-bit draw serves elements 2k
+// (low 16 bits) and 2k+1 (high 16 bits), an element survives when its 16 bits are ≥ threshold; an odd last
+// element takes the low half of one more draw. The 4 state words at `state` are read and written back.
+// mode 0: dst = survive ? src·scale : 0;  1: dst += that;  2: dst = f32(src·scale or 0) + addend.
+// The product is formed in float64 and rounded once, as the JS code does, so results are bit for bit those of
+// Rng.applyDropout / Rng.applyDropoutAdd. dst may be src.
+export function dropout(src: usize, dst: usize, addend: usize, n: i32, threshold: u32, scale: f64, mode: i32, state: usize): void {
+  let s0 = load<u32>(state);
+  let s1 = load<u32>(state, 4);
+  let s2 = load<u32>(state, 8);
+  let s3 = load<u32>(state, 12);
+  const pairs = n >> 1;
+  const draws = pairs + (n & 1);
+  for (let k = 0; k < draws; k++) {
+    const r = rotl<u32>(s1 * 5, 7) * 9;
+    const t = s1 << 9;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = rotl<u32>(s3, 11);
+    const o = <usize>k << 3;
+    dropoutElement(src + o, dst + o, addend + o, (r & 0xffff) >= threshold, scale, mode);
+    if (k < pairs) dropoutElement(src + o + 4, dst + o + 4, addend + o + 4, r >>> 16 >= threshold, scale, mode);
+  }
+  store<u32>(state, s0);
+  store<u32>(state, s1, 4);
+  store<u32>(state, s2, 8);
+  store<u32>(state, s3, 12);
+}
+
+function dropoutElement(src: usize, dst: usize, addend: usize, keep: bool, scale: f64, mode: i32): void {
+  const v: f64 = keep ? <f64>load<f32>(src) * scale : 0;
+  if (mode == 0) store<f32>(dst, <f32>v);
+  else if (mode == 1) store<f32>(dst, <f32>(<f64>load<f32>(dst) + v));
+  else store<f32>(dst, <f32>(<f64>(<f32>v) + <f64>load<f32>(addend)));
+}
