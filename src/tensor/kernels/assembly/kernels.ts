@@ -809,13 +809,16 @@ export function linearCrossEntropy(
       if (dWp != 0) {
         // dW += Gᵀ · Hblock. Gᵀ needs no packing: for a fixed row of G, four consecutive vocabulary entries are
         // contiguous, so the A "panel" is the logits block read with a row stride.
+        // Vocabulary rows outer, hidden columns inner: the block's G columns (nb4 × 16 bytes) and the 4 rows of dW
+        // stay in L1 for all D/8 tiles, so G and dW are each streamed once per block (the other order streamed
+        // them D/8 times from L3: neither fits in L2). Every tile's sum is unchanged.
         const ldL = <usize>Vp << 2;
-        for (let jr = 0; jr < D; jr += 8) {
-          const cols = min(8, D - jr);
-          const bp = Hb + (<usize>(jr * nb4) << 2);
-          for (let ir = 0; ir < V; ir += 4) {
+        for (let ir = 0; ir < V; ir += 4) {
+          const rowsHere = min(4, V - ir);
+          for (let jr = 0; jr < D; jr += 8) {
+            const bp = Hb + (<usize>(jr * nb4) << 2);
             const cp = dWp + (<usize>(ir * D + jr) << 2);
-            micro(nb4, L + (<usize>ir << 2), ldL, bp, cp, D, min(4, V - ir), cols, 1, 0, 1, tile, 0);
+            micro(nb4, L + (<usize>ir << 2), ldL, bp, cp, D, rowsHere, min(8, D - jr), 1, 0, 1, tile, 0);
           }
         }
       }
