@@ -186,17 +186,34 @@ function runLlamarec(s: Setting, threads: number, batches: SequenceBatch[], iter
       seed: 42,
     });
     const rss: number[] = [];
+    const heap: number[] = [];
+    const wasm: number[] = [];
     const t = performance.now();
     for (let i = 0; i < memoryIterations; i++) {
       step(all.batch(Math.floor(i / all.batchesPerEpoch), i % all.batchesPerEpoch));
-      if (i % 100 === 99) rss.push(mb(process.memoryUsage.rss()));
+      if (i % 100 === 99) {
+        rss.push(mb(process.memoryUsage.rss()));
+        heap.push(mb(process.memoryUsage().heapUsed));
+        wasm.push(mb(kernels.memoryBytes()));
+      }
     }
+    // RSS, JS heap and wasm heap at ten evenly spaced points of the run.
+    const points = Array.from(
+      { length: Math.min(10, rss.length) },
+      (_, j) => Math.round(((j + 1) * rss.length) / Math.min(10, rss.length)) - 1,
+    );
     memory = {
       iterations: memoryIterations,
       seconds: (performance.now() - t) / 1000,
       rssFirstMb: rss[0] ?? Number.NaN,
       rssLastMb: rss[rss.length - 1] ?? Number.NaN,
       rssMaxMb: Math.max(...rss),
+      profile: points.map((j) => ({
+        step: (j + 1) * 100,
+        rssMb: Math.round(rss[j]!),
+        jsHeapMb: Number(heap[j]!.toFixed(1)),
+        wasmHeapMb: Math.round(wasm[j]!),
+      })) as unknown as number,
     };
   }
   const helperCalls = kernels.helperCalls();
@@ -371,6 +388,16 @@ function settingLines(r: (typeof report)[number]): string[] {
       lines.push(
         `memory (${x.threads} thread(s)): ${m.iterations} steps in ${m.seconds!.toFixed(0)} s; RSS after 100 steps ${m.rssFirstMb!.toFixed(0)} MB, at the end ${m.rssLastMb!.toFixed(0)} MB, max ${m.rssMaxMb!.toFixed(0)} MB`,
       );
+      const profile = m.profile as unknown as {
+        step: number;
+        rssMb: number;
+        jsHeapMb: number;
+        wasmHeapMb: number;
+      }[];
+      lines.push(`  step:         ${profile.map((p) => String(p.step).padStart(6)).join(" ")}`);
+      lines.push(`  RSS MB:       ${profile.map((p) => String(p.rssMb).padStart(6)).join(" ")}`);
+      lines.push(`  JS heap MB:   ${profile.map((p) => p.jsHeapMb.toFixed(1).padStart(6)).join(" ")}`);
+      lines.push(`  wasm heap MB: ${profile.map((p) => String(p.wasmHeapMb).padStart(6)).join(" ")}`);
     }
   }
   lines.push(`load average after this setting: ${r.loadAfter.map((x) => x.toFixed(2)).join(" ")}`);
