@@ -102,4 +102,32 @@ export interface Kernels {
     mode: 0 | 1 | 2,
     state: number[],
   ): void;
+
+  /**
+   * Optional: the LRU's diagonal complex recurrence in its sequential form (see
+   * src/tensor/ops/linear_recurrence.ts; rows packed [re(0..C) | im(0..C)], C even), bit for bit the JS loops:
+   * h_t += λ·h_{t−1} where mask[t−1] != 0, in place, for the sequences with run[s] = 1.
+   */
+  recurrenceForward?(h: Float32Array, lambda: Float32Array, seqs: RecurrenceSequences, C: number): void;
+  /**
+   * Optional: its backward, in place on g (the output gradient on entry, the input gradient on return);
+   * gLam (float64) += ∂/∂λ, summed in the JS order. h is the forward output.
+   */
+  recurrenceBackward?(
+    g: Float32Array,
+    h: Float32Array,
+    lambda: Float32Array,
+    seqs: RecurrenceSequences,
+    C: number,
+    gLam: Float64Array,
+  ): void;
+}
+
+/** Sequence s owns rows [rowStart[s], rowStart[s] + length[s]); mask has one entry per row. */
+export interface RecurrenceSequences {
+  readonly rowStart: Int32Array;
+  readonly length: Int32Array;
+  readonly mask: Uint8Array;
+  /** 1 for the sequences to process. */
+  readonly run: Uint8Array;
 }

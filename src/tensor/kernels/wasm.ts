@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { setFlagsFromString } from "node:v8";
-import type { Kernels } from "./api.js";
+import type { Kernels, RecurrenceSequences } from "./api.js";
 import { type WasmMemory, type WasmModule, WebAssemblyApi } from "./wasm-api.js";
 import { KERNELS_RELAXED_WASM_BASE64, KERNELS_SIMD_WASM_BASE64 } from "./wasm-bytes.generated.js";
 import { KernelThread } from "./wasm-thread.js";
@@ -25,6 +25,9 @@ const EXPORTS = [
   "addInto",
   "addColumnSums",
   "dropout",
+  "recurrenceForward",
+  "recurrenceBackward",
+  "recurrenceLambdaGrad",
 ] as const;
 
 type Fn = (...args: number[]) => number;
@@ -70,6 +73,8 @@ export interface WasmKernels extends Kernels {
   resident(n: number): Float32Array;
   addColumnSums: NonNullable<Kernels["addColumnSums"]>;
   dropout: NonNullable<Kernels["dropout"]>;
+  recurrenceForward: NonNullable<Kernels["recurrenceForward"]>;
+  recurrenceBackward: NonNullable<Kernels["recurrenceBackward"]>;
   /** Stops the helper thread (it is unref'd, so this is optional). */
   dispose(): void;
 }
@@ -585,6 +590,44 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       for (let i = 0; i < 4; i++) state[i] = words[i]! >>> 0;
     },
 
+    recurrenceForward(h, lambda, seqs, C) {
+      const rows = seqs.mask.length;
+      need("recurrenceForward h", h, rows * 2 * C);
+      need("recurrenceForward lambda", lambda, 2 * C);
+      if (rows === 0 || C % 2 !== 0) throw new RangeError("recurrenceForward: needs rows and an even C");
+      arena.reset();
+      const ph = arena.output(h, rows * 2 * C, true);
+      const common = recurrenceOperands(lambda, seqs);
+      const split = threads === 2 && rows * 2 * C >= minElements && seqs.run.length >= 2;
+      const chunk = split ? Math.ceil(seqs.run.length / 16) : seqs.run.length;
+      const args = [ph, ...common, C, chunk, counter()];
+      run("recurrenceForward", args, split ? args : undefined);
+      arena.copyOut(h, ph, rows * 2 * C);
+    },
+
+    recurrenceBackward(g, h, lambda, seqs, C, gLam) {
+      const rows = seqs.mask.length;
+      need("recurrenceBackward g", g, rows * 2 * C);
+      need("recurrenceBackward h", h, rows * 2 * C);
+      need("recurrenceBackward gLam", gLam, 2 * C);
+      if (rows === 0 || C % 2 !== 0) throw new RangeError("recurrenceBackward: needs rows and an even C");
+      arena.reset();
+      const phIn = arena.input(h, rows * 2 * C);
+      const pg = arena.output(g, rows * 2 * C, true);
+      const common = recurrenceOperands(lambda, seqs);
+      const split = threads === 2 && rows * 2 * C >= minElements && seqs.run.length >= 2;
+      const chunk = split ? Math.ceil(seqs.run.length / 16) : seqs.run.length;
+      const args = [pg, ...common, C, chunk, counter()];
+      run("recurrenceBackward", args, split ? args : undefined);
+      const pLam = arena.alloc(2 * C * 8);
+      const lam64 = arena.f64(pLam, 2 * C);
+      lam64.set(gLam);
+      // [mask, rowStart, length, run, numSeq] of the common operands (not λ).
+      ex.recurrenceLambdaGrad!(pg, phIn, ...common.slice(1), C, pLam);
+      gLam.set(arena.f64(pLam, 2 * C));
+      arena.copyOut(g, pg, rows * 2 * C);
+    },
+
     // Gather/scatter move rows without arithmetic to speak of: copying the table into wasm would cost more than
     // the operation, so these stay in JS (typed-array row copies / adds).
     embeddingGather(table, ids, dim, out) {
@@ -632,6 +675,22 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       helper = undefined;
     },
   };
+
+  /** λ, mask, rowStart, length, run flags (scratch copies) and the sequence count, as kernel arguments. */
+  function recurrenceOperands(lambda: Float32Array, seqs: RecurrenceSequences): number[] {
+    const numSeq = seqs.run.length;
+    const pLam = arena.input(lambda, lambda.length);
+    const pMask = arena.alloc(seqs.mask.length);
+    new Uint8Array(memory.buffer, pMask, seqs.mask.length).set(seqs.mask);
+    const pStart = arena.alloc(numSeq * 4);
+    arena.i32(pStart, numSeq).set(seqs.rowStart.subarray(0, numSeq));
+    const pLen = arena.alloc(numSeq * 4);
+    arena.i32(pLen, numSeq).set(seqs.length.subarray(0, numSeq));
+    const pRun = arena.alloc(numSeq * 4);
+    const runs = arena.i32(pRun, numSeq);
+    for (let i = 0; i < numSeq; i++) runs[i] = seqs.run[i]!;
+    return [pLam, pMask, pStart, pLen, pRun, numSeq];
+  }
 
   function elementwise(
     name: "geluForward" | "geluBackward",

@@ -1,3 +1,4 @@
+import { kernels } from "../kernels/index.js";
 import { allocFloat32, copyFloat32 } from "../memory.js";
 import { needsGrad, record } from "../tape.js";
 import { Tensor } from "../tensor.js";
@@ -62,11 +63,16 @@ export function linearRecurrenceScan(bu: Tensor, lambda: Tensor, layout: ScanLay
   // Block scan only: each row is the source of exactly one level (its lowest zero bit), so one saved
   // pre-level copy per row is enough for the backward.
   const saved = anyBlock ? allocFloat32(rows * width) : null;
+  // The sequential sequences in a kernel when the backend has one (same arithmetic, same bits).
+  const kern = kernels();
+  const inKernel = kern.recurrenceForward && kern.recurrenceBackward && rows > 0 && C % 2 === 0;
+  const seqs = { rowStart: layout.rowStart, length: layout.length, mask, run: sequential };
+  if (inKernel) kern.recurrenceForward!(h, lam, seqs, C);
   for (let k = 0; k < numSeq; k++) {
     const n = layout.length[k]!;
     const r0 = layout.rowStart[k]!;
-    if (sequential[k]) sequentialForward(h, lam, mask, r0, n, C);
-    else blockForward(h, saved!, powers!, mask, r0, n, P, levels, C);
+    if (!sequential[k]) blockForward(h, saved!, powers!, mask, r0, n, P, levels, C);
+    else if (!inKernel) sequentialForward(h, lam, mask, r0, n, C);
   }
 
   const out = new Tensor(h, bu.shape);
@@ -78,11 +84,12 @@ export function linearRecurrenceScan(bu: Tensor, lambda: Tensor, layout: ScanLay
       if (fresh) fresh.set(gOut);
       const gLam = new Float64Array(width);
       const gPow = powers ? new Float64Array(powers.re.length * 2) : null;
+      if (inKernel) kern.recurrenceBackward!(g, h, lam, seqs, C, gLam);
       for (let k = 0; k < numSeq; k++) {
         const n = layout.length[k]!;
         const r0 = layout.rowStart[k]!;
-        if (sequential[k]) sequentialBackward(g, gLam, h, lam, mask, r0, n, C);
-        else blockBackward(g, gPow!, saved!, powers!, mask, r0, n, P, levels, C);
+        if (!sequential[k]) blockBackward(g, gPow!, saved!, powers!, mask, r0, n, P, levels, C);
+        else if (!inKernel) sequentialBackward(g, gLam, h, lam, mask, r0, n, C);
       }
       if (bu.requiresGrad && !fresh) bu.accumulateGrad(g, true);
       if (lambda.requiresGrad) {

@@ -853,6 +853,145 @@ export function addColumnSums(g: usize, rows: i32, cols: i32, gb: usize): void {
   }
 }
 
+// ---------------------------------------------------------------- linear recurrence (LRU), sequential form
+
+// Complex values packed per row as [re(0..C) | im(0..C)] (2C floats); λ packed the same way. Sequence s owns rows
+// [rowStart[s], rowStart[s] + length[s]); only sequences with run[s] != 0 are processed here. Sequences are taken
+// from the shared i32 counter in parts of `chunk`, so two threads can share them (each sequence is independent).
+// All arithmetic is float64 on float32 inputs, rounded to float32 on store, in the order of the JS code
+// (src/tensor/ops/linear_recurrence.ts), so results are bit for bit the same.
+
+// h_t += λ·h_{t−1} where mask[t−1] != 0, for t after the first row of each sequence (in place on h).
+export function recurrenceForward(
+  h: usize,
+  lam: usize,
+  mask: usize,
+  rowStart: usize,
+  length: usize,
+  run: usize,
+  numSeq: i32,
+  C: i32,
+  chunk: i32,
+  counter: usize,
+): void {
+  const width = <usize>(2 * C) << 2;
+  const imOff = <usize>C << 2;
+  for (;;) {
+    const s0 = atomic.add<i32>(counter, chunk);
+    if (s0 >= numSeq) break;
+    const s1 = min(numSeq, s0 + chunk);
+    for (let s = s0; s < s1; s++) {
+      if (load<i32>(run + (<usize>s << 2)) == 0) continue;
+      const r0 = load<i32>(rowStart + (<usize>s << 2));
+      const n = load<i32>(length + (<usize>s << 2));
+      for (let r = r0 + 1; r < r0 + n; r++) {
+        if (load<u8>(mask + <usize>(r - 1)) == 0) continue;
+        const prev = h + <usize>(r - 1) * width;
+        const cur = prev + width;
+        for (let c = 0; c < C; c += 2) {
+          const o = <usize>c << 2;
+          const lr = f64x2.promote_low_f32x4(v128.load64_zero(lam + o));
+          const li = f64x2.promote_low_f32x4(v128.load64_zero(lam + imOff + o));
+          const xr = f64x2.promote_low_f32x4(v128.load64_zero(prev + o));
+          const xi = f64x2.promote_low_f32x4(v128.load64_zero(prev + imOff + o));
+          const hr = f64x2.promote_low_f32x4(v128.load64_zero(cur + o));
+          const hi = f64x2.promote_low_f32x4(v128.load64_zero(cur + imOff + o));
+          const nr = f64x2.add(hr, f64x2.sub(f64x2.mul(lr, xr), f64x2.mul(li, xi)));
+          const ni = f64x2.add(hi, f64x2.add(f64x2.mul(lr, xi), f64x2.mul(li, xr)));
+          v128.store64_lane(cur + o, f32x4.demote_f64x2_zero(nr), 0);
+          v128.store64_lane(cur + imOff + o, f32x4.demote_f64x2_zero(ni), 0);
+        }
+      }
+    }
+  }
+}
+
+// Backward of recurrenceForward for the state gradient, in place on g (rows last to first within a sequence):
+// g_{t−1} += conj(λ)·g_t where mask[t−1] != 0.
+export function recurrenceBackward(
+  g: usize,
+  lam: usize,
+  mask: usize,
+  rowStart: usize,
+  length: usize,
+  run: usize,
+  numSeq: i32,
+  C: i32,
+  chunk: i32,
+  counter: usize,
+): void {
+  const width = <usize>(2 * C) << 2;
+  const imOff = <usize>C << 2;
+  for (;;) {
+    const s0 = atomic.add<i32>(counter, chunk);
+    if (s0 >= numSeq) break;
+    const s1 = min(numSeq, s0 + chunk);
+    for (let s = s0; s < s1; s++) {
+      if (load<i32>(run + (<usize>s << 2)) == 0) continue;
+      const r0 = load<i32>(rowStart + (<usize>s << 2));
+      const n = load<i32>(length + (<usize>s << 2));
+      for (let r = r0 + n - 1; r > r0; r--) {
+        if (load<u8>(mask + <usize>(r - 1)) == 0) continue;
+        const cur = g + <usize>r * width;
+        const prev = cur - width;
+        for (let c = 0; c < C; c += 2) {
+          const o = <usize>c << 2;
+          const lr = f64x2.promote_low_f32x4(v128.load64_zero(lam + o));
+          const li = f64x2.promote_low_f32x4(v128.load64_zero(lam + imOff + o));
+          const gr = f64x2.promote_low_f32x4(v128.load64_zero(cur + o));
+          const gi = f64x2.promote_low_f32x4(v128.load64_zero(cur + imOff + o));
+          const pr = f64x2.promote_low_f32x4(v128.load64_zero(prev + o));
+          const pi = f64x2.promote_low_f32x4(v128.load64_zero(prev + imOff + o));
+          const nr = f64x2.add(pr, f64x2.add(f64x2.mul(lr, gr), f64x2.mul(li, gi)));
+          const ni = f64x2.add(pi, f64x2.sub(f64x2.mul(lr, gi), f64x2.mul(li, gr)));
+          v128.store64_lane(prev + o, f32x4.demote_f64x2_zero(nr), 0);
+          v128.store64_lane(prev + imOff + o, f32x4.demote_f64x2_zero(ni), 0);
+        }
+      }
+    }
+  }
+}
+
+// gLam (float64 [2C], accumulated) += Σ conj(h_{t−1})·g_t over the processed sequences in order, rows last to
+// first: the order in which the JS backward summed them (g is final by then). One thread.
+export function recurrenceLambdaGrad(
+  g: usize,
+  h: usize,
+  mask: usize,
+  rowStart: usize,
+  length: usize,
+  run: usize,
+  numSeq: i32,
+  C: i32,
+  gLam: usize,
+): void {
+  const width = <usize>(2 * C) << 2;
+  const imOff = <usize>C << 2;
+  const imOff64 = <usize>C << 3;
+  for (let s = 0; s < numSeq; s++) {
+    if (load<i32>(run + (<usize>s << 2)) == 0) continue;
+    const r0 = load<i32>(rowStart + (<usize>s << 2));
+    const n = load<i32>(length + (<usize>s << 2));
+    for (let r = r0 + n - 1; r > r0; r--) {
+      if (load<u8>(mask + <usize>(r - 1)) == 0) continue;
+      const cur = g + <usize>r * width;
+      const prev = h + <usize>(r - 1) * width;
+      for (let c = 0; c < C; c += 2) {
+        const o = <usize>c << 2;
+        const o64 = <usize>c << 3;
+        const gr = f64x2.promote_low_f32x4(v128.load64_zero(cur + o));
+        const gi = f64x2.promote_low_f32x4(v128.load64_zero(cur + imOff + o));
+        const xr = f64x2.promote_low_f32x4(v128.load64_zero(prev + o));
+        const xi = f64x2.promote_low_f32x4(v128.load64_zero(prev + imOff + o));
+        const ar = gLam + o64;
+        const ai = gLam + imOff64 + o64;
+        v128.store(ar, f64x2.add(v128.load(ar), f64x2.add(f64x2.mul(xr, gr), f64x2.mul(xi, gi))));
+        v128.store(ai, f64x2.add(v128.load(ai), f64x2.sub(f64x2.mul(xr, gi), f64x2.mul(xi, gr))));
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------- dropout
 
 // Inverted dropout driven by xoshiro128** (the stream of src/tensor/rng.ts): each 32-bit draw serves elements 2k
