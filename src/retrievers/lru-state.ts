@@ -164,6 +164,14 @@ export class LruIncremental {
   }
 
   /**
+   * The `k` best items for one state outside `excluded`, best first: exactly `topItems(scores([state]), k,
+   * excluded)`, without materialising the scores on large catalogues (CatalogueScorer.top).
+   */
+  top(state: LruUserState, k: number, excluded: ReadonlySet<number>): { items: number[]; scores: number[] } {
+    return this.catalogueScorer().top(state.output, k, excluded);
+  }
+
+  /**
    * Scores of every item (index 0 = padding) for each state: [states.length × (numItems + 1)] =
    * hidden · Eᵀ + bias, the model's own last-position scoring. One state (a request): the SIMD catalogue
    * scorer, which keeps the item table in place; several: one GEMM.

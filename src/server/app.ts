@@ -200,8 +200,9 @@ export async function createServer(
         scores = candidates.map((i) => catalogue.popularity[i]!);
         notes.push("no history: the most popular items");
       } else {
-        const all = stateModel.scores([state]);
-        ({ items: candidates, scores } = topItems(all, wanted, excluded));
+        ({ items: candidates, scores } = stateModel.top
+          ? stateModel.top(state, wanted, excluded)
+          : topItems(stateModel.scores([state]), wanted, excluded));
       }
       const retrievalMs = performance.now() - started;
       metrics.retrievalSeconds.observe(retrievalMs / 1000);

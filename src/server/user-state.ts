@@ -16,6 +16,8 @@ export interface StateModel<S = unknown> {
   step(state: S, item: number): S;
   /** Scores [states × (numItems + 1)], index 0 = padding. */
   scores(states: readonly S[]): Float32Array;
+  /** When present: exactly `topItems(scores([state]), k, excluded)`, faster. */
+  top?(state: S, k: number, excluded: ReadonlySet<number>): { items: number[]; scores: number[] };
 }
 
 export function lruStateModel(model: LruRec): StateModel {
@@ -27,6 +29,7 @@ export function lruStateModel(model: LruRec): StateModel {
     fromHistory: (items) => inc.fromHistory(items),
     step: (s, item) => inc.step(s as ReturnType<LruIncremental["empty"]>, item),
     scores: (states) => inc.scores(states as ReturnType<LruIncremental["empty"]>[]),
+    top: (s, k, excluded) => inc.top(s as ReturnType<LruIncremental["empty"]>, k, excluded),
   };
 }
 
