@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { llamaRecNoDecay } from "../../src/retrievers/weight-decay.js";
+import {
+  createWasmKernels,
+  type Kernels,
+  kernels,
+  referenceKernels,
+  setKernels,
+} from "../../src/tensor/kernels/index.js";
 import { AdamW } from "../../src/tensor/optim/adamw.js";
 import { clipGradNorm } from "../../src/tensor/optim/clip.js";
+import { Rng } from "../../src/tensor/rng.js";
 import { Parameter } from "../../src/tensor/tensor.js";
 
 function param(name: string, values: number[], grad: number[] | null): Parameter {
@@ -120,5 +128,53 @@ describe("clipGradNorm", () => {
     expect(clipGradNorm([a, n], 1)).toBeCloseTo(0.3, 6);
     expect(a.grad![0]).toBeCloseTo(0.3, 7);
     expect(n.grad).toBeNull();
+  });
+});
+
+describe("AdamW in the wasm kernel", () => {
+  it("updates parameters and moments bit for bit as the JS loop, decayed and undecayed groups, odd sizes", () => {
+    const run = (backend: Kernels) => {
+      const before = kernels();
+      setKernels(backend);
+      try {
+        const params = [7, 64, 1, 33].map((n, j) => {
+          const rng = new Rng(j + 1);
+          const p = new Parameter(j === 1 ? "layer_norm.weight" : `w${j}`, new Float32Array(n), [n]);
+          for (let i = 0; i < n; i++) p.data[i] = rng.uniformIn(-1, 1);
+          return p;
+        });
+        const opt = new AdamW(params, {
+          lr: 1e-2,
+          weightDecay: 0.1,
+          eps: 1e-9,
+          noDecay: (n) => n.includes("layer_norm"),
+        });
+        const rng = new Rng(9);
+        for (let step = 0; step < 4; step++) {
+          // The last parameter gets no gradient in the first step: its step count lags, as torch's.
+          for (const p of params.slice(0, step === 0 ? 3 : 4)) {
+            const g = p.gradBuffer();
+            for (let i = 0; i < g.length; i++) g[i] = rng.uniformIn(-2, 2);
+          }
+          opt.step();
+        }
+        return {
+          p: params.map((p) => [...p.data]),
+          state: [...opt.stateDict().tensors.values()].map((t) => [...t.data]),
+        };
+      } finally {
+        setKernels(before);
+      }
+    };
+    const k = createWasmKernels({ threads: 1 });
+    let calls = 0;
+    const { adamw } = k;
+    k.adamw = (...args) => {
+      calls++;
+      adamw(...args);
+    };
+    expect(run(k)).toEqual(run(referenceKernels));
+    expect(calls).toBe(4);
+    k.dispose();
   });
 });

@@ -121,6 +121,26 @@ export interface Kernels {
     C: number,
     gLam: Float64Array,
   ): void;
+
+  /**
+   * Optional: one AdamW step of every parameter in one call, bit for bit the JS loop of src/tensor/optim/adamw.ts
+   * (float64 arithmetic, each moment's unrounded new value used in the update).
+   */
+  adamw?(
+    params: readonly AdamWParam[],
+    hyper: { oneMinusBeta1: number; beta2: number; oneMinusBeta2: number; eps: number },
+  ): void;
+}
+
+/** One parameter of an AdamW step (see src/tensor/optim/adamw.ts for the formula). */
+export interface AdamWParam {
+  readonly p: Float32Array;
+  readonly grad: Float32Array;
+  readonly m: Float32Array;
+  readonly v: Float32Array;
+  readonly decayFactor: number;
+  readonly stepSize: number;
+  readonly bc2Sqrt: number;
 }
 
 /** Sequence s owns rows [rowStart[s], rowStart[s] + length[s]); mask has one entry per row. */

@@ -28,6 +28,7 @@ const EXPORTS = [
   "recurrenceForward",
   "recurrenceBackward",
   "recurrenceLambdaGrad",
+  "adamw",
 ] as const;
 
 type Fn = (...args: number[]) => number;
@@ -75,6 +76,7 @@ export interface WasmKernels extends Kernels {
   dropout: NonNullable<Kernels["dropout"]>;
   recurrenceForward: NonNullable<Kernels["recurrenceForward"]>;
   recurrenceBackward: NonNullable<Kernels["recurrenceBackward"]>;
+  adamw: NonNullable<Kernels["adamw"]>;
   /** Stops the helper thread (it is unref'd, so this is optional). */
   dispose(): void;
 }
@@ -626,6 +628,32 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       ex.recurrenceLambdaGrad!(pg, phIn, ...common.slice(1), C, pLam);
       gLam.set(arena.f64(pLam, 2 * C));
       arena.copyOut(g, pg, rows * 2 * C);
+    },
+
+    adamw(params, hyper) {
+      if (params.length === 0) return;
+      arena.reset();
+      const pTable = arena.alloc(params.length * 64);
+      const table = arena.f64(pTable, params.length * 8);
+      const ptrs = params.map((q, i) => {
+        const n = q.p.length;
+        need("adamw grad", q.grad, n);
+        need("adamw m", q.m, n);
+        need("adamw v", q.v, n);
+        const pg = arena.input(q.grad, n);
+        const pp = arena.output(q.p, n, true);
+        const pm = arena.output(q.m, n, true);
+        const pv = arena.output(q.v, n, true);
+        table.set([pp, pg, pm, pv, n, q.decayFactor, q.stepSize, q.bc2Sqrt], i * 8);
+        return [pp, pm, pv] as const;
+      });
+      ex.adamw!(pTable, params.length, hyper.oneMinusBeta1, hyper.beta2, hyper.oneMinusBeta2, hyper.eps);
+      params.forEach((q, i) => {
+        const [pp, pm, pv] = ptrs[i]!;
+        arena.copyOut(q.p, pp, q.p.length);
+        arena.copyOut(q.m, pm, q.p.length);
+        arena.copyOut(q.v, pv, q.p.length);
+      });
     },
 
     // Gather/scatter move rows without arithmetic to speak of: copying the table into wasm would cost more than

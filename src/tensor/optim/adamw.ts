@@ -1,3 +1,6 @@
+import type { AdamWParam } from "../kernels/api.js";
+import { kernels } from "../kernels/index.js";
+import { residentFloat32 } from "../memory.js";
 import type { NamedArray } from "../safetensors.js";
 import type { WeightLike } from "../weight.js";
 
@@ -51,8 +54,9 @@ export class AdamW {
       param,
       decay: !noDecay(param.name),
       step: 0,
-      expAvg: new Float32Array(param.data.length),
-      expAvgSq: new Float32Array(param.data.length),
+      // In the kernels' memory when the backend has some: the batched update uses them in place.
+      expAvg: residentFloat32(param.data.length),
+      expAvgSq: residentFloat32(param.data.length),
     }));
   }
 
@@ -67,6 +71,27 @@ export class AdamW {
   step(): void {
     const [beta1, beta2] = this.betas;
     const lr = this.lr;
+    const k = kernels();
+    if (k.adamw) {
+      // Every parameter in one kernel call (same arithmetic, same bits).
+      const batch: AdamWParam[] = [];
+      for (const slot of this.slots) {
+        const grad = slot.param.grad;
+        if (grad === null) continue;
+        slot.step += 1;
+        batch.push({
+          p: slot.param.data,
+          grad,
+          m: slot.expAvg,
+          v: slot.expAvgSq,
+          decayFactor: slot.decay ? 1 - lr * this.weightDecay : 1,
+          stepSize: lr / (1 - beta1 ** slot.step),
+          bc2Sqrt: Math.sqrt(1 - beta2 ** slot.step),
+        });
+      }
+      k.adamw(batch, { oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, eps: this.eps });
+      return;
+    }
     for (const slot of this.slots) {
       const grad = slot.param.grad;
       if (grad === null) continue;
@@ -133,8 +158,8 @@ export class AdamW {
     }
     // Validate everything before mutating, so a bad file leaves the optimizer untouched.
     for (const [s, m, v, step] of restored) {
-      s.expAvg = m.slice();
-      s.expAvgSq = v.slice();
+      s.expAvg.set(m);
+      s.expAvgSq.set(v);
       s.step = step;
     }
     if (typeof hyper.lr === "number") this.lr = hyper.lr;

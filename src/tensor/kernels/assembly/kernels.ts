@@ -992,6 +992,58 @@ export function recurrenceLambdaGrad(
   }
 }
 
+// ---------------------------------------------------------------- AdamW
+
+// One AdamW step for every parameter in one call (torch.optim.AdamW, as src/tensor/optim/adamw.ts computes it:
+// float64 arithmetic on float32 storage, the moments' unrounded new values feeding the update). `table` holds per
+// parameter 8 float64: p, grad, m, v addresses, element count, decay factor, step size, sqrt(1 − β2^t).
+export function adamw(table: usize, count: i32, oneMinusBeta1: f64, beta2: f64, oneMinusBeta2: f64, eps: f64): void {
+  const b1 = f64x2.splat(oneMinusBeta1);
+  const b2 = f64x2.splat(beta2);
+  const nb2 = f64x2.splat(oneMinusBeta2);
+  const ve = f64x2.splat(eps);
+  for (let i = 0; i < count; i++) {
+    const e = table + (<usize>i << 6);
+    const p = <usize>load<f64>(e);
+    const g = <usize>load<f64>(e, 8);
+    const m = <usize>load<f64>(e, 16);
+    const v = <usize>load<f64>(e, 24);
+    const n = <i32>load<f64>(e, 32);
+    const decay = load<f64>(e, 40);
+    const stepSize = load<f64>(e, 48);
+    const bc2 = load<f64>(e, 56);
+    const vd = f64x2.splat(decay);
+    const vs = f64x2.splat(stepSize);
+    const vc = f64x2.splat(bc2);
+    const n2 = n & ~1;
+    for (let j = 0; j < n2; j += 2) {
+      const o = <usize>j << 2;
+      const gj = f64x2.promote_low_f32x4(v128.load64_zero(g + o));
+      const mj = f64x2.promote_low_f32x4(v128.load64_zero(m + o));
+      const vj = f64x2.promote_low_f32x4(v128.load64_zero(v + o));
+      const pj = f64x2.promote_low_f32x4(v128.load64_zero(p + o));
+      const mi = f64x2.add(mj, f64x2.mul(b1, f64x2.sub(gj, mj)));
+      const vi = f64x2.add(f64x2.mul(b2, vj), f64x2.mul(f64x2.mul(nb2, gj), gj));
+      const den = f64x2.add(f64x2.div(f64x2.sqrt(vi), vc), ve);
+      const pn = f64x2.sub(f64x2.mul(pj, vd), f64x2.div(f64x2.mul(vs, mi), den));
+      v128.store64_lane(m + o, f32x4.demote_f64x2_zero(mi), 0);
+      v128.store64_lane(v + o, f32x4.demote_f64x2_zero(vi), 0);
+      v128.store64_lane(p + o, f32x4.demote_f64x2_zero(pn), 0);
+    }
+    for (let j = n2; j < n; j++) {
+      const o = <usize>j << 2;
+      const gj = <f64>load<f32>(g + o);
+      const mj = <f64>load<f32>(m + o);
+      const vj = <f64>load<f32>(v + o);
+      const mi = mj + oneMinusBeta1 * (gj - mj);
+      const vi = beta2 * vj + oneMinusBeta2 * gj * gj;
+      store<f32>(m + o, <f32>mi);
+      store<f32>(v + o, <f32>vi);
+      store<f32>(p + o, <f32>(<f64>load<f32>(p + o) * decay - (stepSize * mi) / (Math.sqrt(vi) / bc2 + eps)));
+    }
+  }
+}
+
 // ---------------------------------------------------------------- dropout
 
 // Inverted dropout driven by xoshiro128** (the stream of src/tensor/rng.ts): each 32-bit draw serves elements 2k
