@@ -86,6 +86,9 @@ export interface Kernels {
    */
   resident?(n: number): Float32Array;
 
+  /** Optional: out = a + sign·b (sign ±1), element-wise over equal lengths, float32 rounding. */
+  addScaled?(a: Float32Array, b: Float32Array, sign: 1 | -1, out: Float32Array): void;
+
   /** Optional: gb[0:cols) += column sums of g [rows × cols], rows in order (float32 adds, as a JS loop). */
   addColumnSums?(g: Float32Array, rows: number, cols: number, gb: Float32Array): void;
 

@@ -29,6 +29,7 @@ const EXPORTS = [
   "recurrenceBackward",
   "recurrenceLambdaGrad",
   "adamw",
+  "addScaled",
 ] as const;
 
 type Fn = (...args: number[]) => number;
@@ -77,6 +78,7 @@ export interface WasmKernels extends Kernels {
   recurrenceForward: NonNullable<Kernels["recurrenceForward"]>;
   recurrenceBackward: NonNullable<Kernels["recurrenceBackward"]>;
   adamw: NonNullable<Kernels["adamw"]>;
+  addScaled: NonNullable<Kernels["addScaled"]>;
   /** Stops the helper thread (it is unref'd, so this is optional). */
   dispose(): void;
 }
@@ -560,6 +562,26 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       need("gelu dy", dy, x.length);
       need("gelu dx", dx, x.length);
       elementwise("geluBackward", [dy, x], dx);
+    },
+
+    addScaled(a, b, sign, out) {
+      const n = a.length;
+      need("addScaled b", b, n);
+      need("addScaled out", out, n);
+      if (n === 0) return;
+      arena.reset();
+      const pa = arena.input(a, n);
+      const pb = arena.input(b, n);
+      const n4 = round4(n);
+      // Whole lanes are written: in place only when that stays inside out; element i is read before it is
+      // written, so out may be a or b.
+      const pOut =
+        n !== n4 ? arena.alloc(n4 * 4) : out === a ? pa : out === b ? pb : arena.output(out, n, false);
+      const split = threads === 2 && n >= minElements;
+      const chunk = split ? Math.ceil(n4 / 32 / 4) * 4 : n4;
+      const args = [pa, pb, sign, pOut, n4, chunk, counter()];
+      run("addScaled", args, split ? args : undefined);
+      arena.copyOut(out, pOut, n);
     },
 
     addColumnSums(g, rows, cols, gb) {

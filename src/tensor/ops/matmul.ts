@@ -94,7 +94,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const rows = x.size / inF;
   const k = kernels();
   const out = allocFloat32Unset(rows * outF); // bias copied into every row, or beta = 0
-  if (bias) for (let r = 0; r < rows; r++) out.set(bias.data, r * outF);
+  if (bias) broadcastRows(bias.data, rows, out);
   k.gemm(false, true, rows, outF, inF, 1, x.data, weight.data, bias ? 1 : 0, out);
   const t = new Tensor(out, [...x.shape.slice(0, -1), outF]);
   if (needsGrad(x, weight, bias)) {
@@ -109,4 +109,12 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     });
   }
   return t;
+}
+
+/** out[r, :] = row for every r < rows, by doubling copies (log2(rows) calls instead of one per row). */
+function broadcastRows(row: Float32Array, rows: number, out: Float32Array): void {
+  const w = row.length;
+  if (rows === 0 || w === 0) return;
+  out.set(row, 0);
+  for (let have = 1; have < rows; have *= 2) out.copyWithin(have * w, 0, Math.min(have, rows - have) * w);
 }

@@ -163,3 +163,25 @@ describe("dropout kernel", () => {
     expect(ref.dropout).toBeUndefined();
   });
 });
+
+describe("addScaled", () => {
+  it("is the JS loop's a ± b bit for bit, in place or not, for lengths that are not a multiple of 4", () => {
+    for (const n of [1, 5, 8, 1003]) {
+      const a = randomArray(n, n, -100, 100);
+      const b = randomArray(n, n + 1);
+      for (const sign of [1, -1] as const) {
+        const expected = Float32Array.from(a, (x, i) => x + sign * b[i]!);
+        const out = new Float32Array(n);
+        k.addScaled(a, b, sign, out);
+        expect([...out]).toEqual([...expected]);
+        const big = k.resident(n + 4).fill(5);
+        k.addScaled(resident(a), resident(b), sign, big.subarray(0, n));
+        expect([...big.subarray(0, n)]).toEqual([...expected]);
+        expect([...big.subarray(n)]).toEqual([5, 5, 5, 5]);
+        const inPlace = resident(a);
+        k.addScaled(inPlace, b, sign, inPlace);
+        expect([...inPlace]).toEqual([...expected]);
+      }
+    }
+  });
+});

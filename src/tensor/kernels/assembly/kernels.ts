@@ -834,6 +834,22 @@ export function addInto(dst: usize, src: usize, n: i32): void {
   }
 }
 
+// out[0:n) = a ± b (sign > 0: +), n a multiple of 4 (JS passes the rounded-up length when the lanes past n are
+// its own scratch). Chunks of `chunk` from the shared counter.
+export function addScaled(a: usize, b: usize, sign: i32, out: usize, n: i32, chunk: i32, counter: usize): void {
+  for (;;) {
+    const start = atomic.add<i32>(counter, chunk);
+    if (start >= n) break;
+    const end = min(n, start + chunk);
+    for (let i = start; i < end; i += 4) {
+      const o = <usize>i << 2;
+      const x = v128.load(a + o);
+      const y = v128.load(b + o);
+      v128.store(out + o, sign > 0 ? f32x4.add(x, y) : f32x4.sub(x, y));
+    }
+  }
+}
+
 // ---------------------------------------------------------------- column sums (bias gradients)
 
 // gb[0:cols) += Σ_r g[r, 0:cols) for a row-major g [rows × cols], one row after the other: every column is summed
