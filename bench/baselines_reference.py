@@ -55,6 +55,11 @@ def trunc_normal_(p):
     nn.init.trunc_normal_(p, 0.0, 0.02, -0.04, 0.04)
 
 
+# "exact": llamarec's layer norm (biased variance, eps 1e-5 inside the root) and exact GELU, to compare the
+# two implementations weight for weight (spec "variant": "llamarec"); default: the authors' versions.
+VARIANT = {"llamarec": False}
+
+
 class LayerNorm(nn.Module):
     """The authors' layer norm: (x - mean) / (unbiased std + eps)."""
 
@@ -65,12 +70,31 @@ class LayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x):
+        if VARIANT["llamarec"]:
+            return F.layer_norm(x, x.shape[-1:], self.weight, self.bias, 1e-5)
         mu = x.mean(-1, keepdim=True)
         return self.weight * (x - mu) / (x.std(-1, keepdim=True) + self.eps) + self.bias
 
 
 def gelu_tanh(x):
+    if VARIANT["llamarec"]:
+        return F.gelu(x)
     return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * torch.pow(x, 3))))
+
+
+def torch_name(ours):
+    """llamarec's parameter names (src/retrievers/*.ts) -> this file's."""
+    for a, b in (
+        ("embedding.token.", "token."),
+        ("embedding.position.", "position."),
+        ("embedding.layer_norm.", "embed_layer_norm."),
+        ("model.transformer_blocks.", "blocks."),
+        (".feed_forward.", "."),
+        (".input_sublayer.layer_norm.", ".input_layer_norm."),
+        (".output_sublayer.layer_norm.", ".output_layer_norm."),
+    ):
+        ours = ours.replace(a, b)
+    return ours[len("model.") :] if ours.startswith("model.") else ours
 
 
 def positions(x):
@@ -223,12 +247,12 @@ def init_weights(model, init, embeddings):
         model.token.weight[0].zero_()
 
 
-def optimizer(model):
+def optimizer(model, lr):
     named = list(model.named_parameters())
     decay = [q for n, q in named if "bias" not in n and "layer_norm" not in n]
     no_decay = [q for n, q in named if "bias" in n or "layer_norm" in n]
     return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-3, eps=1e-9
+        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=lr, eps=1e-9
     )
 
 
@@ -248,15 +272,22 @@ def run_model(name, spec, s, threads):
     torch.manual_seed(s.get("seed", 42))
     init = s.get("init", "authors")
     p, p_attn = s["dropout"], s.get("attnDropout", s["dropout"])
+    d, blocks, heads = s.get("hiddenDim", 64), s.get("numBlocks", 2), s.get("numHeads", 2)
     if name == "sasrec":
-        model = SasRec(V, L, 64, 2, 2, p, p_attn, init)
+        model = SasRec(V, L, d, blocks, heads, p, p_attn, init)
     elif name == "bert4rec":
-        model = Bert4Rec(V, L, 64, 2, 2, p, p_attn, init)
+        model = Bert4Rec(V, L, d, blocks, heads, p, p_attn, init)
     elif name == "narm":
-        model = Narm(V, 64, p, p_attn)
+        model = Narm(V, d, p, p_attn)
     else:
         raise ValueError(name)
-    opt = optimizer(model)
+    if "weights" in spec:  # start from llamarec's weights
+        named = dict(model.named_parameters())
+        with torch.no_grad():
+            for ours, values in spec["weights"].items():
+                q = named[torch_name(ours)]
+                q.copy_(torch.tensor(values, dtype=torch.float32).view(q.shape))
+    opt = optimizer(model, s.get("lr", 1e-3))
     ce = nn.CrossEntropyLoss(ignore_index=0)
     params = list(model.parameters())
     batches = []
@@ -295,6 +326,22 @@ def run_model(name, spec, s, threads):
             out["stepCpuSeconds"].append(time.process_time() - c)
             out["losses"].append(loss)
 
+    def first_gradients():
+        """Loss and gradients (llamarec names) of the first batch, no optimizer step."""
+        model.train()
+        opt.zero_grad()
+        batch = batches[0]
+        if name == "narm":
+            loss = ce(model(batch[0], batch[1]), batch[2])
+        else:
+            logits = model(batch[0])
+            loss = ce(logits.view(-1, logits.size(-1)), batch[1].view(-1))
+        loss.backward()
+        named = dict(model.named_parameters())
+        grads = {o: named[torch_name(o)].grad.flatten().tolist() for o in spec.get("weights", {})}
+        return {"loss": loss.item(), "grads": grads}
+
+    out["first"] = first_gradients if "weights" in spec else None
     return out, timed_step
 
 
@@ -303,6 +350,12 @@ def main():
     threads = int(sys.argv[2])
     torch.set_num_threads(threads)
     s = spec["settings"]
+    VARIANT["llamarec"] = s.get("variant") == "llamarec"
+    if spec.get("gradients"):
+        m = spec["models"][0]
+        out, _ = run_model(m["name"], m, s, threads)
+        print(json.dumps(out["first"]()))
+        return
     runners = [(m["name"], *run_model(m["name"], m, s, threads)) for m in spec["models"]]
     # Warm-up, then the models take turns step by step (as llamarec's side), so load hits all alike.
     for _ in range(spec.get("warmup", 1)):
@@ -311,7 +364,7 @@ def main():
     for _ in range(spec["iterations"]):
         for _, _, step in runners:
             step()
-    models = {name: out for name, out, _ in runners}
+    models = {name: {k: v for k, v in out.items() if k != "first"} for name, out, _ in runners}
     print(
         json.dumps(
             {

@@ -29,15 +29,15 @@ import { Module, ModuleList } from "../tensor/nn/module.js";
 import { gelu } from "../tensor/ops/activation.js";
 import { linearCrossEntropy } from "../tensor/ops/cross_entropy.js";
 import { add } from "../tensor/ops/elementwise.js";
+import { embedding } from "../tensor/ops/embedding.js";
 import { matmul } from "../tensor/ops/matmul.js";
-import { reshape } from "../tensor/ops/shape.js";
 import { Rng } from "../tensor/rng.js";
 import { backward, clearTape, noGrad } from "../tensor/tape.js";
 import { Parameter, type Tensor } from "../tensor/tensor.js";
 import { type BatchSource, type BatchSourceOptions, TrainingBatches } from "./batches.js";
-import { dropPaddingRowGrad, firstTokenIndex, positionIds } from "./positions.js";
+import { dropPaddingRowGrad, type PackedBatch, packBatch } from "./positions.js";
 import type { RetrieverContext, RetrieverEntry } from "./registry.js";
-import { lastPositions, QkvAttention, truncatedNormalInit } from "./transformer.js";
+import { QkvAttention, truncatedNormalInit } from "./transformer.js";
 import type { SequenceBatch, SequentialRetriever } from "./types.js";
 
 const probability = z.number().min(0).lt(1);
@@ -68,8 +68,8 @@ class BidirectionalAttention extends QkvAttention {
     this.outputLinear = this.registerModule("output_linear", new Linear(d, d));
   }
 
-  forward(x: Tensor, keyStart: Int32Array): Tensor {
-    return this.outputLinear.forward(this.attend(x, x, keyStart));
+  forward(x: Tensor, pack: PackedBatch): Tensor {
+    return this.outputLinear.forward(this.attend(x, x, pack));
   }
 }
 
@@ -85,7 +85,7 @@ class Sublayer extends Module {
   }
 
   forward(x: Tensor, y: Tensor): Tensor {
-    return this.layerNorm.forward(add(x, this.dropout.forward(y)));
+    return this.layerNorm.forward(this.dropout.forwardAdd(y, x));
   }
 }
 
@@ -109,8 +109,8 @@ class BertBlock extends Module {
     this.outputSublayer = this.registerModule("output_sublayer", new Sublayer(d, c.dropout, rng));
   }
 
-  forward(x: Tensor, keyStart: Int32Array): Tensor {
-    const h = this.inputSublayer.forward(x, this.attention.forward(x, keyStart));
+  forward(x: Tensor, pack: PackedBatch): Tensor {
+    const h = this.inputSublayer.forward(x, this.attention.forward(x, pack));
     return this.outputSublayer.forward(h, this.w2.forward(gelu(this.w1.forward(h))));
   }
 }
@@ -245,14 +245,15 @@ export class Bert4Rec extends Module implements SequentialRetriever {
     };
   }
 
-  private hidden(tokens: Int32Array, B: number, L: number): Tensor {
+  /** Hidden states [N, d] of the packed rows of a left-padded batch (see packBatch). */
+  private hidden(pack: PackedBatch, L: number): Tensor {
     if (L > this.config.maxLen)
       throw new RangeError(`bert4rec: sequences of length ${L} exceed maxLen ${this.config.maxLen}`);
-    const start = firstTokenIndex(tokens, B, L);
     const e = this.embedding;
-    let x = add(e.token.forward(tokens, [B, L]), e.position.forward(positionIds(start, L), [B, L]));
+    const N = pack.rows.length;
+    let x = add(e.token.forward(pack.tokens, [N]), e.position.forward(pack.positions, [N]));
     x = e.dropout.forward(e.layerNorm.forward(x));
-    for (const block of this.model.blocks.items) x = block.forward(x, start);
+    for (const block of this.model.blocks.items) x = block.forward(x, pack);
     return gelu(this.model.linear.forward(x));
   }
 
@@ -260,8 +261,10 @@ export class Bert4Rec extends Module implements SequentialRetriever {
     clearTape();
     const { batchSize: B, seqLen: L } = batch;
     return withArena(this.arena, () => {
-      const h = reshape(this.hidden(batch.tokens, B, L), [B * L, this.config.hiddenDim]);
-      const loss = linearCrossEntropy(h, this.embedding.token.weight, this.model.bias, batch.labels, 0);
+      const pack = packBatch(batch.tokens, B, L, batch.labels);
+      const labels = Int32Array.from(pack.rows, (r) => batch.labels[r]!);
+      const h = this.hidden(pack, L);
+      const loss = linearCrossEntropy(h, this.embedding.token.weight, this.model.bias, labels, 0);
       backward(loss);
       dropPaddingRowGrad(this.embedding.token.weight.grad, this.config.hiddenDim);
       return loss.item();
@@ -274,7 +277,6 @@ export class Bert4Rec extends Module implements SequentialRetriever {
     this.eval();
     try {
       return noGrad(() => {
-        const d = this.config.hiddenDim;
         const V = this.numItems + 1;
         const input = new Int32Array(tokens.length);
         for (let b = 0; b < batchSize; b++) {
@@ -282,11 +284,9 @@ export class Bert4Rec extends Module implements SequentialRetriever {
           input.set(tokens.subarray(o + 1, o + seqLen), o);
           input[o + seqLen - 1] = this.numItems + 1;
         }
-        const h = this.hidden(input, batchSize, seqLen);
-        const all = add(
-          matmul(lastPositions(h, batchSize, seqLen, d), this.embedding.token.weight, { transB: true }),
-          this.model.bias,
-        ).data;
+        const pack = packBatch(input, batchSize, seqLen);
+        const last = embedding(this.hidden(pack, seqLen), pack.lastRows);
+        const all = add(matmul(last, this.embedding.token.weight, { transB: true }), this.model.bias).data;
         const scores = new Float32Array(batchSize * V);
         for (let b = 0; b < batchSize; b++) scores.set(all.subarray(b * (V + 1), b * (V + 1) + V), b * V);
         return scores;

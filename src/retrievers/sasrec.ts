@@ -29,14 +29,14 @@ import { Dropout, Embedding, LayerNorm, Linear } from "../tensor/nn/layers.js";
 import { Module, ModuleList } from "../tensor/nn/module.js";
 import { linearCrossEntropy } from "../tensor/ops/cross_entropy.js";
 import { add, relu } from "../tensor/ops/elementwise.js";
+import { embedding } from "../tensor/ops/embedding.js";
 import { matmul } from "../tensor/ops/matmul.js";
-import { reshape } from "../tensor/ops/shape.js";
 import { Rng } from "../tensor/rng.js";
 import { backward, clearTape, noGrad } from "../tensor/tape.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { dropPaddingRowGrad, firstTokenIndex, positionIds } from "./positions.js";
+import { dropPaddingRowGrad, type PackedBatch, packBatch } from "./positions.js";
 import type { RetrieverContext, RetrieverEntry } from "./registry.js";
-import { lastPositions, QkvAttention, truncatedNormalInit } from "./transformer.js";
+import { QkvAttention, truncatedNormalInit } from "./transformer.js";
 import type { SequenceBatch, SequentialRetriever } from "./types.js";
 
 const probability = z.number().min(0).lt(1);
@@ -60,8 +60,8 @@ class CausalSelfAttention extends QkvAttention {
     this.layerNorm = this.registerModule("layer_norm", new LayerNorm(d));
   }
 
-  forward(query: Tensor, x: Tensor, keyStart: Int32Array): Tensor {
-    return this.layerNorm.forward(add(this.attend(query, x, keyStart), query));
+  forward(query: Tensor, x: Tensor, pack: PackedBatch): Tensor {
+    return this.layerNorm.forward(add(this.attend(query, x, pack), query));
   }
 }
 
@@ -81,7 +81,7 @@ class FeedForward extends Module {
 
   forward(x: Tensor): Tensor {
     const inner = this.dropout.forward(relu(this.conv1.forward(x)));
-    return this.layerNorm.forward(add(this.dropout.forward(this.conv2.forward(inner)), x));
+    return this.layerNorm.forward(this.dropout.forwardAdd(this.conv2.forward(inner), x));
   }
 }
 
@@ -100,8 +100,8 @@ class SasBlock extends Module {
     this.feedForward = this.registerModule("feed_forward", new FeedForward(c.hiddenDim, c.dropout, rng));
   }
 
-  forward(x: Tensor, keyStart: Int32Array): Tensor {
-    return this.feedForward.forward(this.attention.forward(this.layerNorm.forward(x), x, keyStart));
+  forward(x: Tensor, pack: PackedBatch): Tensor {
+    return this.feedForward.forward(this.attention.forward(this.layerNorm.forward(x), x, pack));
   }
 }
 
@@ -148,16 +148,16 @@ export class SasRec extends Module implements SequentialRetriever {
     this.train(training);
   }
 
-  /** Hidden states [B, L, d] of a left-padded batch. */
-  private hidden(tokens: Int32Array, B: number, L: number): Tensor {
+  /** Hidden states [N, d] of the packed rows of a left-padded batch (see packBatch). */
+  private hidden(pack: PackedBatch, L: number): Tensor {
     if (L > this.config.maxLen)
       throw new RangeError(`sasrec: sequences of length ${L} exceed maxLen ${this.config.maxLen}`);
-    const start = firstTokenIndex(tokens, B, L);
     const e = this.embedding;
+    const N = pack.rows.length;
     let x = e.dropout.forward(
-      add(e.token.forward(tokens, [B, L]), e.position.forward(positionIds(start, L), [B, L])),
+      add(e.token.forward(pack.tokens, [N]), e.position.forward(pack.positions, [N])),
     );
-    for (const block of this.blocks.items) x = block.forward(x, start);
+    for (const block of this.blocks.items) x = block.forward(x, pack);
     return x;
   }
 
@@ -165,8 +165,9 @@ export class SasRec extends Module implements SequentialRetriever {
     clearTape();
     const { batchSize: B, seqLen: L } = batch;
     return withArena(this.arena, () => {
-      const h = reshape(this.hidden(batch.tokens, B, L), [B * L, this.config.hiddenDim]);
-      const loss = linearCrossEntropy(h, this.embedding.token.weight, null, batch.labels, 0);
+      const pack = packBatch(batch.tokens, B, L, batch.labels);
+      const labels = Int32Array.from(pack.rows, (r) => batch.labels[r]!);
+      const loss = linearCrossEntropy(this.hidden(pack, L), this.embedding.token.weight, null, labels, 0);
       backward(loss);
       dropPaddingRowGrad(this.embedding.token.weight.grad, this.config.hiddenDim);
       return loss.item();
@@ -178,10 +179,9 @@ export class SasRec extends Module implements SequentialRetriever {
     this.eval();
     try {
       return noGrad(() => {
-        const d = this.config.hiddenDim;
-        const h = this.hidden(tokens, batchSize, seqLen);
-        return matmul(lastPositions(h, batchSize, seqLen, d), this.embedding.token.weight, { transB: true })
-          .data;
+        const pack = packBatch(tokens, batchSize, seqLen);
+        const last = embedding(this.hidden(pack, seqLen), pack.lastRows);
+        return matmul(last, this.embedding.token.weight, { transB: true }).data;
       });
     } finally {
       this.train(wasTraining);

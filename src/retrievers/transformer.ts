@@ -1,13 +1,14 @@
 /**
  * Pieces shared by the attention retrievers (SASRec, BERT4Rec), as the LlamaRec authors' model/attention.py
  * builds them: multi-head attention over three query/key/value projections (`linear_layers.0…2`), the
- * truncated-normal init, and reading out each row's last hidden state.
+ * truncated-normal init. Both run on the packed rows of a batch (positions.ts: packBatch), padding skipped.
  */
 import { Linear } from "../tensor/nn/layers.js";
 import { Module, ModuleList } from "../tensor/nn/module.js";
 import { multiHeadAttention } from "../tensor/ops/attention.js";
 import type { Rng } from "../tensor/rng.js";
-import { Tensor } from "../tensor/tensor.js";
+import type { Tensor } from "../tensor/tensor.js";
+import type { PackedBatch } from "./positions.js";
 
 /**
  * attention(Wq·query, Wk·x, Wv·x) with `heads` heads, keys before keyStart masked, attention-weight dropout
@@ -34,12 +35,14 @@ export class QkvAttention extends Module {
     return this.rng;
   }
 
-  protected attend(query: Tensor, x: Tensor, keyStart: Int32Array): Tensor {
+  /** Over the packed rows of a batch (query, x: [N, d]). */
+  protected attend(query: Tensor, x: Tensor, pack: PackedBatch): Tensor {
     const [wq, wk, wv] = this.linearLayers.items as [Linear, Linear, Linear];
     return multiHeadAttention(wq.forward(query), wk.forward(x), wv.forward(x), {
       heads: this.heads,
       causal: this.causal,
-      keyStart,
+      offsets: pack.offsets,
+      keyStart: pack.keyStart,
       dropout: this.training ? this.pAttn : 0,
       rng: this.rng,
     });
@@ -51,12 +54,4 @@ export function truncatedNormalInit(model: Module, rng: Rng): void {
   for (const [name, p] of model.namedParameters()) {
     if (!name.includes("layer_norm")) rng.fillTruncatedNormal(p.data, 0.02, -0.04, 0.04);
   }
-}
-
-/** Each row's hidden state at the last position, [batchSize, d], of hidden states [batchSize, seqLen, d]. */
-export function lastPositions(h: Tensor, batchSize: number, seqLen: number, d: number): Tensor {
-  const last = new Float32Array(batchSize * d);
-  for (let b = 0; b < batchSize; b++)
-    last.set(h.data.subarray(((b + 1) * seqLen - 1) * d, (b + 1) * seqLen * d), b * d);
-  return new Tensor(last, [batchSize, d]);
 }

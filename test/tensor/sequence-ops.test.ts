@@ -79,6 +79,59 @@ describe("multiHeadAttention", () => {
       );
     });
   }
+  it("causal blocks of any size give the same result and gradients (blocks of 1, 2, 4 rows)", () => {
+    const [q, k, v] = [0, 1, 2].map(() => randTensor(rng, [3, 7, 8])) as [Tensor, Tensor, Tensor];
+    const ks = Int32Array.of(0, 2, 7);
+    const want = referenceAttention(q, k, v, 2, true, ks);
+    for (const blockRows of [1, 2, 4]) {
+      const got = noGrad(() =>
+        multiHeadAttention(q, k, v, { heads: 2, causal: true, keyStart: ks, blockRows }),
+      );
+      for (let i = 0; i < want.length; i++) expect(got.data[i]).toBeCloseTo(want[i]!, 5);
+      expectGrads(
+        ([a, b, c]) =>
+          multiHeadAttention(a!, b!, c!, {
+            heads: 2,
+            causal: true,
+            keyStart: ks,
+            blockRows,
+            dropout: 0.25,
+            rng: new Rng(5),
+          }),
+        [q, k, v],
+      );
+    }
+  });
+  it("packed sequences (offsets) give the padded layout's rows; gradients", () => {
+    const [q, k, v] = [0, 1, 2].map(() => randTensor(rng, [3, 6, 8])) as [Tensor, Tensor, Tensor];
+    const ks = Int32Array.of(0, 2, 5);
+    // Packed: sequence b keeps rows from max(ks[b] − 1, 0) on, the first of them padding (keyStart 1).
+    const first = [0, 1, 4];
+    const offsets = Int32Array.of(0, 6, 11, 13);
+    const rows = first.flatMap((f, b) => Array.from({ length: 6 - f }, (_, i) => b * 6 + f + i));
+    const pack = (t: Tensor) => {
+      const out = new Float32Array(rows.length * 8);
+      rows.forEach((r, i) => {
+        out.set(t.data.subarray(r * 8, r * 8 + 8), i * 8);
+      });
+      return new Tensor(out, [rows.length, 8]);
+    };
+    const packedStart = Int32Array.of(0, 1, 1);
+    for (const causal of [true, false]) {
+      const want = noGrad(() => multiHeadAttention(q, k, v, { heads: 2, causal, keyStart: ks }));
+      const got = noGrad(() =>
+        multiHeadAttention(pack(q), pack(k), pack(v), { heads: 2, causal, offsets, keyStart: packedStart }),
+      );
+      rows.forEach((r, i) => {
+        for (let j = 0; j < 8; j++) expect(got.data[i * 8 + j]).toBeCloseTo(want.data[r * 8 + j]!, 6);
+      });
+      expectGrads(
+        ([a, b, c]) =>
+          multiHeadAttention(a!, b!, c!, { heads: 2, causal, offsets, keyStart: packedStart, blockRows: 2 }),
+        [pack(q), pack(k), pack(v)],
+      );
+    }
+  });
   it("dropout changes the output and zero dropout is the identity on the weights", () => {
     const [q, k, v] = [0, 1, 2].map(() => randTensor(rng, [1, 4, 4])) as [Tensor, Tensor, Tensor];
     const a = noGrad(() => multiHeadAttention(q, k, v, { heads: 1, causal: false }));

@@ -1,6 +1,6 @@
 import { kernels } from "../kernels/index.js";
-import { allocFloat32 } from "../memory.js";
-import { Rng } from "../rng.js";
+import { allocFloat32, allocFloat32Unset } from "../memory.js";
+import type { Rng } from "../rng.js";
 import { needsGrad, record } from "../tape.js";
 import { Tensor } from "../tensor.js";
 
@@ -9,24 +9,36 @@ export interface MultiHeadAttentionOptions {
   /** Causal (query t sees keys ≤ t, SASRec) or bidirectional (every valid key, BERT4Rec). */
   causal: boolean;
   /**
-   * Padding mask of left-padded sequences: keys at positions < keyStart[b] are padding and invisible.
-   * Default: no padding. A query that sees no key (a causal query inside the padding) outputs zeros.
+   * Packed sequences: q, k, v are [N, width] and sequence b is rows offsets[b] … offsets[b+1] − 1
+   * (offsets [B + 1], ascending from 0 to N). Default: [B, L, width], sequence b is row block b.
+   */
+  offsets?: Int32Array;
+  /**
+   * Padding mask: the first keyStart[b] rows of sequence b (left padding) are invisible keys and their
+   * queries output zeros. Default: no padding. A query that sees no key (a causal query inside the padding)
+   * outputs zeros.
    */
   keyStart?: Int32Array;
   /** Dropout on the attention weights (after softmax), as torch's MultiHeadedAttention; 0 = none. */
   dropout?: number;
   /** Required when dropout > 0. */
   rng?: Rng;
+  /** Causal attention's query-row block size (default 32; results do not depend on it beyond rounding). */
+  blockRows?: number;
 }
 
 /**
  * Batched multi-head scaled dot-product attention, fused per (sequence, head):
  *   out[b, t, h] = Σ_j dropout(softmax_j(q[b,t,h]·k[b,j,h] / √dₕ + mask)) · v[b,j,h]
- * q, k, v: [B, L, heads·dₕ] (heads side by side in the last dim, as `linear` produces them) → [B, L, heads·dₕ].
+ * q, k, v: [B, L, heads·dₕ] (heads side by side in the last dim, as `linear` produces them) → [B, L, heads·dₕ],
+ * or packed sequences of any lengths [N, heads·dₕ] → [N, heads·dₕ] (`offsets`).
  *
  * Only the valid block is computed: per sequence the rows and keys from keyStart[b] on (left padding costs
- * nothing); padded query rows output 0. Both products go through kernels().gemm; the softmax weights are kept
- * for the backward pass (B·heads·L'² floats) and the dropout mask is replayed from the saved generator state.
+ * nothing); padded query rows output 0. Causal attention is computed in blocks of `blockRows` query rows, each
+ * against the keys up to its last row only (about half the work of the full square); the softmax weights of
+ * those blocks are kept for the backward pass. Attention dropout draws one number per computed weight (the
+ * causal blocks' weights, in block order) and the backward pass reads the mask off the kept weights (a weight
+ * that survived is non-zero), so nothing is replayed. All products go through kernels().gemm.
  */
 export function multiHeadAttention(
   q: Tensor,
@@ -36,14 +48,37 @@ export function multiHeadAttention(
 ): Tensor {
   const { heads, causal } = options;
   const p = options.dropout ?? 0;
-  if (q.rank !== 3 || k.rank !== 3 || v.rank !== 3)
+  const packed = options.offsets !== undefined;
+  const rank = packed ? 2 : 3;
+  if (q.rank !== rank || k.rank !== rank || v.rank !== rank)
     throw new RangeError(
-      `multiHeadAttention: expected [B, L, width], got [${q.shape}], [${k.shape}], [${v.shape}]`,
+      `multiHeadAttention: expected ${packed ? "[N, width] (packed)" : "[B, L, width]"}, got [${q.shape}], [${k.shape}], [${v.shape}]`,
     );
-  const [B, L, W] = q.shape as [number, number, number];
   for (const t of [k, v]) {
-    if (t.dim(0) !== B || t.dim(1) !== L || t.dim(2) !== W)
+    if (t.shape.some((x, i) => x !== q.shape[i]))
       throw new RangeError(`multiHeadAttention: shapes [${q.shape}], [${k.shape}], [${v.shape}] differ`);
+  }
+  const W = q.shape[rank - 1]!;
+  // Sequence b: rows base[b] … base[b] + len[b] − 1 of the [rows, W] data.
+  let B: number;
+  let base: Int32Array;
+  let len: Int32Array;
+  if (options.offsets) {
+    const off = options.offsets;
+    B = off.length - 1;
+    if (B < 0 || off[0] !== 0 || off[B] !== q.dim(0))
+      throw new RangeError(`multiHeadAttention: offsets must run from 0 to ${q.dim(0)}`);
+    base = off.subarray(0, B);
+    len = new Int32Array(B);
+    for (let b = 0; b < B; b++) {
+      len[b] = off[b + 1]! - off[b]!;
+      if (len[b]! < 0) throw new RangeError("multiHeadAttention: offsets must not decrease");
+    }
+  } else {
+    B = q.dim(0);
+    const L = q.dim(1);
+    base = Int32Array.from({ length: B }, (_, b) => b * L);
+    len = new Int32Array(B).fill(L);
   }
   if (!Number.isInteger(heads) || heads < 1 || W % heads !== 0)
     throw new RangeError(`multiHeadAttention: width ${W} is not divisible by ${heads} heads`);
@@ -52,124 +87,153 @@ export function multiHeadAttention(
   const keyStart = options.keyStart ?? new Int32Array(B);
   if (keyStart.length !== B)
     throw new RangeError(`multiHeadAttention: keyStart has ${keyStart.length} ≠ ${B}`);
+  let maxN = 0;
   for (let b = 0; b < B; b++) {
     const s = keyStart[b]!;
-    if (!(Number.isInteger(s) && s >= 0 && s <= L))
-      throw new RangeError(`multiHeadAttention: keyStart[${b}] = ${s} outside [0, ${L}]`);
+    if (!(Number.isInteger(s) && s >= 0 && s <= len[b]!))
+      throw new RangeError(`multiHeadAttention: keyStart[${b}] = ${s} outside [0, ${len[b]}]`);
+    maxN = Math.max(maxN, len[b]! - s);
   }
+  const blockRows = options.blockRows ?? 32;
+  if (!(Number.isInteger(blockRows) && blockRows >= 1))
+    throw new RangeError(`multiHeadAttention: blockRows must be a positive integer, got ${blockRows}`);
+  const T = causal ? blockRows : maxN;
   const d = W / heads;
   const scale = 1 / Math.sqrt(d);
+  const dropScale = p > 0 ? 1 / (1 - p) : 1;
   const gemm = kernels().gemm;
 
-  // Offsets of each (b, h) block of weights in one buffer.
+  // Weights of one (b, h): blocks r = 0, 1, … of rows [rT, min(n, rT + T)) × keys [0, w), w = the block's
+  // last row + 1 (causal) or n (bidirectional), stored one after the other.
+  const span = (n: number) => {
+    if (!causal) return n * n;
+    let s = 0;
+    for (let i0 = 0; i0 < n; i0 += T) {
+      const i1 = Math.min(n, i0 + T);
+      s += (i1 - i0) * i1;
+    }
+    return s;
+  };
   const pOffset = new Int32Array(B * heads + 1);
   for (let b = 0; b < B; b++) {
-    const n = L - keyStart[b]!;
-    for (let h = 0; h < heads; h++) pOffset[b * heads + h + 1] = pOffset[b * heads + h]! + n * n;
+    const size = span(len[b]! - keyStart[b]!);
+    for (let h = 0; h < heads; h++) pOffset[b * heads + h + 1] = pOffset[b * heads + h]! + size;
   }
-  const P = allocFloat32(pOffset[B * heads]!); // softmax weights
-  const Pd = p > 0 ? allocFloat32(P.length) : P; // after dropout
-  const dropStates: number[][] = [];
-  const out = allocFloat32(B * L * W);
-  const maxN = L;
+  const P = allocFloat32Unset(pOffset[B * heads]!); // softmax weights
+  const Pd = p > 0 ? allocFloat32Unset(P.length) : P; // after dropout
+  const out = allocFloat32(q.size);
   const Qh = new Float32Array(maxN * d);
   const Kh = new Float32Array(maxN * d);
   const Vh = new Float32Array(maxN * d);
   const Oh = new Float32Array(maxN * d);
 
   for (let b = 0; b < B; b++) {
-    const s0 = keyStart[b]!;
-    const n = L - s0;
+    const row0 = base[b]! + keyStart[b]!;
+    const n = len[b]! - keyStart[b]!;
     if (n === 0) continue;
     for (let h = 0; h < heads; h++) {
-      gather(q.data, b, L, W, h, d, s0, Qh);
-      gather(k.data, b, L, W, h, d, s0, Kh);
-      gather(v.data, b, L, W, h, d, s0, Vh);
-      const off = pOffset[b * heads + h]!;
-      const S = P.subarray(off, off + n * n);
-      gemm(false, true, n, n, d, scale, Qh.subarray(0, n * d), Kh.subarray(0, n * d), 0, S);
-      for (let i = 0; i < n; i++) {
-        const row = S.subarray(i * n, (i + 1) * n);
-        const last = causal ? i : n - 1;
-        let max = -Infinity;
-        for (let j = 0; j <= last; j++) if (row[j]! > max) max = row[j]!;
-        let sum = 0;
-        for (let j = 0; j <= last; j++) {
-          const e = Math.exp(row[j]! - max);
-          row[j] = e;
-          sum += e;
+      gather(q.data, row0, n, W, h * d, d, Qh);
+      gather(k.data, row0, n, W, h * d, d, Kh);
+      gather(v.data, row0, n, W, h * d, d, Vh);
+      let off = pOffset[b * heads + h]!;
+      for (let i0 = 0; i0 < n; i0 += T) {
+        const i1 = Math.min(n, i0 + T);
+        const m = i1 - i0;
+        const w = causal ? i1 : n;
+        const S = P.subarray(off, off + m * w);
+        gemm(false, true, m, w, d, scale, Qh.subarray(i0 * d, i1 * d), Kh.subarray(0, w * d), 0, S);
+        for (let r = 0; r < m; r++) {
+          const o = r * w;
+          const last = o + (causal ? i0 + r : w - 1);
+          let max = -Infinity;
+          for (let j = o; j <= last; j++) if (S[j]! > max) max = S[j]!;
+          let sum = 0;
+          for (let j = o; j <= last; j++) {
+            const e = Math.exp(S[j]! - max);
+            S[j] = e;
+            sum += e;
+          }
+          const inv = 1 / sum;
+          for (let j = o; j <= last; j++) S[j] = S[j]! * inv;
+          S.fill(0, last + 1, o + w);
         }
-        const inv = 1 / sum;
-        for (let j = 0; j <= last; j++) row[j] = row[j]! * inv;
-        row.fill(0, last + 1);
+        let A = S;
+        if (p > 0) {
+          A = Pd.subarray(off, off + m * w);
+          options.rng!.applyDropout(S, A, p, false);
+        }
+        gemm(false, false, m, d, w, 1, A, Vh.subarray(0, w * d), 0, Oh.subarray(i0 * d, i1 * d));
+        off += m * w;
       }
-      let A = S;
-      if (p > 0) {
-        dropStates.push(options.rng!.getState());
-        A = Pd.subarray(off, off + n * n);
-        options.rng!.applyDropout(S, A, p, false);
-      }
-      gemm(false, false, n, d, n, 1, A, Vh.subarray(0, n * d), 0, Oh);
-      scatter(Oh, b, L, W, h, d, s0, out, false);
+      scatter(Oh, row0, n, W, h * d, d, out, false);
     }
   }
 
-  const t = new Tensor(out, [B, L, W]);
+  const t = new Tensor(out, q.shape);
   if (needsGrad(q, k, v)) {
     record(t, (g) => {
       const dOh = new Float32Array(maxN * d);
       const dQh = new Float32Array(maxN * d);
       const dKh = new Float32Array(maxN * d);
       const dVh = new Float32Array(maxN * d);
-      const dA = new Float32Array(maxN * maxN);
-      const dS = new Float32Array(maxN * maxN);
+      const dA = new Float32Array(T * maxN);
+      const dS = new Float32Array(T * maxN);
       const gq = q.requiresGrad ? q.gradBuffer() : null;
       const gk = k.requiresGrad ? k.gradBuffer() : null;
       const gv = v.requiresGrad ? v.gradBuffer() : null;
-      const replay = new Rng(0);
-      let drop = 0;
       for (let b = 0; b < B; b++) {
-        const s0 = keyStart[b]!;
-        const n = L - s0;
+        const row0 = base[b]! + keyStart[b]!;
+        const n = len[b]! - keyStart[b]!;
         if (n === 0) continue;
         const nd = n * d;
-        const nn = n * n;
         for (let h = 0; h < heads; h++) {
-          const off = pOffset[b * heads + h]!;
-          const S = P.subarray(off, off + nn);
-          const A = Pd.subarray(off, off + nn);
-          gather(g, b, L, W, h, d, s0, dOh);
-          gather(q.data, b, L, W, h, d, s0, Qh);
-          gather(k.data, b, L, W, h, d, s0, Kh);
-          gather(v.data, b, L, W, h, d, s0, Vh);
-          // dV = Aᵀ·dO, dA = dO·Vᵀ
-          if (gv) {
-            gemm(true, false, n, d, n, 1, A, dOh.subarray(0, nd), 0, dVh);
-            scatter(dVh, b, L, W, h, d, s0, gv, true);
+          const c0 = h * d;
+          gather(g, row0, n, W, c0, d, dOh);
+          gather(q.data, row0, n, W, c0, d, Qh);
+          gather(k.data, row0, n, W, c0, d, Kh);
+          gather(v.data, row0, n, W, c0, d, Vh);
+          dKh.fill(0, 0, nd);
+          dVh.fill(0, 0, nd);
+          let off = pOffset[b * heads + h]!;
+          for (let i0 = 0; i0 < n; i0 += T) {
+            const i1 = Math.min(n, i0 + T);
+            const m = i1 - i0;
+            const w = causal ? i1 : n;
+            const mw = m * w;
+            const S = P.subarray(off, off + mw);
+            const A = Pd.subarray(off, off + mw);
+            off += mw;
+            const dO = dOh.subarray(i0 * d, i1 * d);
+            // dV[0, w) += Aᵀ·dO; dA = dO·Vᵀ
+            if (gv) gemm(true, false, w, d, m, 1, A, dO, 1, dVh.subarray(0, w * d));
+            if (!gq && !gk) continue;
+            gemm(false, true, m, w, d, 1, dO, Vh.subarray(0, w * d), 0, dA);
+            // Softmax backward, scaled: dS = P ⊙ (dP − Σⱼ P·dP) / √d (zero where P is, i.e. masked keys).
+            // Dropout backward from the kept weights: survivors are non-zero (a weight that is 0 before dropout
+            // gets no gradient below, whatever its mask was).
+            for (let r = 0; r < m; r++) {
+              const o = r * w;
+              const last = o + (causal ? i0 + r : w - 1);
+              let dot = 0;
+              if (p > 0) {
+                for (let j = o; j <= last; j++) {
+                  const dp = A[j] !== 0 ? dA[j]! * dropScale : 0;
+                  dA[j] = dp;
+                  dot += S[j]! * dp;
+                }
+              } else {
+                for (let j = o; j <= last; j++) dot += S[j]! * dA[j]!;
+              }
+              for (let j = o; j <= last; j++) dS[j] = S[j]! * (dA[j]! - dot) * scale;
+              dS.fill(0, last + 1, o + w);
+            }
+            if (gq)
+              gemm(false, false, m, d, w, 1, dS, Kh.subarray(0, w * d), 0, dQh.subarray(i0 * d, i1 * d));
+            if (gk) gemm(true, false, w, d, m, 1, dS, Qh.subarray(i0 * d, i1 * d), 1, dKh.subarray(0, w * d));
           }
-          if (!gq && !gk) continue;
-          gemm(false, true, n, n, d, 1, dOh.subarray(0, nd), Vh.subarray(0, nd), 0, dA);
-          let dP = dA;
-          if (p > 0) {
-            replay.setState(dropStates[drop++]!);
-            replay.applyDropout(dA.subarray(0, nn), dS, p, false);
-            dP = dS;
-          }
-          // Softmax backward, scaled: dS = P ⊙ (dP − Σⱼ P·dP) / √d (zero where P is, i.e. masked keys).
-          for (let i = 0; i < n; i++) {
-            const o = i * n;
-            let dot = 0;
-            for (let j = 0; j < n; j++) dot += S[o + j]! * dP[o + j]!;
-            for (let j = 0; j < n; j++) dS[o + j] = S[o + j]! * (dP[o + j]! - dot) * scale;
-          }
-          if (gq) {
-            gemm(false, false, n, d, n, 1, dS, Kh.subarray(0, nd), 0, dQh);
-            scatter(dQh, b, L, W, h, d, s0, gq, true);
-          }
-          if (gk) {
-            gemm(true, false, n, d, n, 1, dS, Qh.subarray(0, nd), 0, dKh);
-            scatter(dKh, b, L, W, h, d, s0, gk, true);
-          }
+          if (gv) scatter(dVh, row0, n, W, c0, d, gv, true);
+          if (gq) scatter(dQh, row0, n, W, c0, d, gq, true);
+          if (gk) scatter(dKh, row0, n, W, c0, d, gk, true);
         }
       }
     });
@@ -177,39 +241,39 @@ export function multiHeadAttention(
   return t;
 }
 
-/** Rows s0..L−1 of head h of sequence b ([B, L, W] layout) into a contiguous [L − s0, d] buffer. */
+/** Columns c0 … c0 + d − 1 of rows row0 … row0 + n − 1 of a [rows, W] matrix into a contiguous [n, d] buffer. */
 function gather(
   src: Float32Array,
-  b: number,
-  L: number,
+  row0: number,
+  n: number,
   W: number,
-  h: number,
+  c0: number,
   d: number,
-  s0: number,
   dst: Float32Array,
 ): void {
-  for (let t = s0; t < L; t++) {
-    const o = (b * L + t) * W + h * d;
-    dst.set(src.subarray(o, o + d), (t - s0) * d);
+  for (let t = 0; t < n; t++) {
+    const o = (row0 + t) * W + c0;
+    const r = t * d;
+    for (let i = 0; i < d; i++) dst[r + i] = src[o + i]!;
   }
 }
 
+/** The inverse of gather (dst written, or accumulated into). */
 function scatter(
   src: Float32Array,
-  b: number,
-  L: number,
+  row0: number,
+  n: number,
   W: number,
-  h: number,
+  c0: number,
   d: number,
-  s0: number,
   dst: Float32Array,
   accumulate: boolean,
 ): void {
-  for (let t = s0; t < L; t++) {
-    const o = (b * L + t) * W + h * d;
-    const r = (t - s0) * d;
-    if (!accumulate) dst.set(src.subarray(r, r + d), o);
-    else for (let i = 0; i < d; i++) dst[o + i] = dst[o + i]! + src[r + i]!;
+  for (let t = 0; t < n; t++) {
+    const o = (row0 + t) * W + c0;
+    const r = t * d;
+    if (accumulate) for (let i = 0; i < d; i++) dst[o + i] = dst[o + i]! + src[r + i]!;
+    else for (let i = 0; i < d; i++) dst[o + i] = src[r + i]!;
   }
 }
 
