@@ -195,6 +195,12 @@ function runLlamarec(s: Setting, threads: number, batches: SequenceBatch[], iter
         rss.push(mb(process.memoryUsage.rss()));
         heap.push(mb(process.memoryUsage().heapUsed));
         wasm.push(mb(kernels.memoryBytes()));
+        // Progress on stderr, so that an interrupted long run still shows how far memory stayed flat.
+        if (i % 1000 === 999) {
+          process.stderr.write(
+            `memory run: step ${i + 1}, ${((performance.now() - t) / 1000).toFixed(0)} s, RSS ${rss.at(-1)!.toFixed(0)} MB, JS heap ${heap.at(-1)!.toFixed(1)} MB, wasm heap ${wasm.at(-1)!.toFixed(0)} MB\n`,
+          );
+        }
       }
     }
     // RSS, JS heap and wasm heap at ten evenly spaced points of the run.
@@ -217,6 +223,7 @@ function runLlamarec(s: Setting, threads: number, batches: SequenceBatch[], iter
     };
   }
   const helperCalls = kernels.helperCalls();
+  const helperStalls = kernels.helperStalls();
   kernels.dispose();
   return {
     side: "llamarec",
@@ -225,7 +232,12 @@ function runLlamarec(s: Setting, threads: number, batches: SequenceBatch[], iter
     cpuMs,
     evalMs,
     peakRssMb: mb(peakRss),
-    extra: { helperCalls, wasmHeapMb: mb(kernels.memoryBytes()), ...(memory ? { memory } : {}) },
+    extra: {
+      helperCalls,
+      helperStalls,
+      wasmHeapMb: mb(kernels.memoryBytes()),
+      ...(memory ? { memory } : {}),
+    },
   };
 }
 
@@ -381,6 +393,13 @@ function settingLines(r: (typeof report)[number]): string[] {
     lines.push(
       `llamarec 2 threads vs 1: training step ×${(median(one.stepMs) / median(two.stepMs)).toFixed(2)}, validation ×${(median(one.evalMs) / median(two.evalMs)).toFixed(2)}`,
     );
+  }
+  for (const x of r.results) {
+    if (x.side === "llamarec" && x.threads === 2) {
+      lines.push(
+        `llamarec 2 threads: the helper thread took part in ${x.extra?.helperCalls} kernel calls; ${x.extra?.helperStalls} stalls (waits for a descheduled helper, each pausing the split)`,
+      );
+    }
   }
   for (const x of r.results) {
     const m = x.extra?.memory as Record<string, number> | undefined;
