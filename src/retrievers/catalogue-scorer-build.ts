@@ -12,8 +12,8 @@ import { compileAssemblyScript } from "../tensor/kernels/asc.js";
  * counter so a helper thread can take part, src/tensor/kernels/wasm-thread.ts):
  * - scoreChunks: scores[i] = bias[i] + E[i]·x (E [n × d] f32, d a multiple of 4), four rows at a time;
  * - scoreList: the same score for listed rows, with the same arithmetic per row (bit-identical values);
- * - boundChunks: from an int8 copy of the table (Q, one scale per row) and an int16 copy of x, a lower and an
- *   upper bound of each row's score (see catalogue-scorer.ts for the error bound `A`, `eps`), and the K
+ * - boundChunks: from an int8 copy of the table (Q, one scale per row) and an int16 copy of x, the upper
+ *   bound of each row's score (see catalogue-scorer.ts for the error bound `A`, `eps`), and the K
  *   largest lower bounds of the rows this thread took (a min-heap per thread);
  * - collectAbove: the rows whose upper bound reaches a threshold (the shortlist).
  */
@@ -124,9 +124,9 @@ function heapPush(h: usize, K: i32, v: f32): f32 {
   return load<f32>(h);
 }
 
-// Rows [1, n): lower and upper bounds of each row's score from the int8 table, and the K largest lower bounds
-// of the rows this thread took, kept in the heap at heap (its size at heap − 4, zeroed by the caller).
-export function boundChunks(Q: usize, scale: usize, bias: usize, xq: usize, step: f32, A: f32, eps: f32, lower: usize, upper: usize, n: i32, d: i32, chunk: i32, counter: usize, heap: usize, K: i32): void {
+// Rows [1, n): the upper bound of each row's score from the int8 table, and the K largest lower bounds of
+// the rows this thread took, kept in the heap at heap (its size at heap − 4, zeroed by the caller).
+export function boundChunks(Q: usize, scale: usize, bias: usize, xq: usize, step: f32, A: f32, eps: f32, upper: usize, n: i32, d: i32, chunk: i32, counter: usize, heap: usize, K: i32): void {
   const rowBytes = <usize>d;
   let thr: f32 = load<i32>(heap - 4) < K ? -Infinity : load<f32>(heap);
   for (;;) {
@@ -140,7 +140,6 @@ export function boundChunks(Q: usize, scale: usize, bias: usize, xq: usize, step
       const a = b + (s * step) * <f32>dot8(Q + <usize>i * rowBytes, xq, rowBytes);
       const delta = s * A + eps * abs<f32>(b);
       const lo = a - delta;
-      store<f32>(lower + o, lo);
       store<f32>(upper + o, a + delta);
       if (lo > thr) thr = heapPush(heap, K, lo);
     }

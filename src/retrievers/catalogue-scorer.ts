@@ -55,7 +55,6 @@ interface ScorerExports {
     step: number,
     A: number,
     eps: number,
-    lower: number,
     upper: number,
     n: number,
     d: number,
@@ -101,7 +100,6 @@ interface WasmParts {
     qOff: number;
     sOff: number;
     xqOff: number;
-    lOff: number;
     uOff: number;
     rowsOff: number;
     listOff: number;
@@ -124,6 +122,9 @@ export class CatalogueScorer {
   private readonly js: { E: Float32Array; b: Float32Array; out: Float32Array } | null;
   private helper: KernelThread | null = null;
   private helperFailed = false;
+  /** Calls left on one thread after the helper stalled a call, and the next such pause. */
+  private skipHelper = 0;
+  private pause = 8;
 
   /**
    * @param table [rows × dim] row-major item vectors (copied)
@@ -187,13 +188,12 @@ export class CatalogueScorer {
       const qOff = align(end);
       const sOff = align(qOff + rows * qWidth);
       const xqOff = align(sOff + rows * 4);
-      const lOff = align(xqOff + qWidth * 2);
-      const uOff = align(lOff + rows * 4);
+      const uOff = align(xqOff + qWidth * 2);
       const rowsOff = align(uOff + rows * 4);
       const listOff = align(rowsOff + rows * 4);
       const heapOff = align(listOff + rows * 4);
       end = heapOff + 2 * (16 + HEAP_MAX * 4);
-      q = { qOff, sOff, xqOff, lOff, uOff, rowsOff, listOff, heapOff, width: qWidth };
+      q = { qOff, sOff, xqOff, uOff, rowsOff, listOff, heapOff, width: qWidth };
     }
     const pages = Math.ceil(end / PAGE) + 1;
     if (pages > 65536) return null; // over 4 GiB: wasm32 cannot address it
@@ -235,13 +235,27 @@ export class CatalogueScorer {
     const w = this.w!;
     const counter = new Int32Array(w.memory.buffer, w.counterOff, 1);
     Atomics.store(counter, 0, 0);
-    const helper = this.threads > 1 && this.rows > 2 * CHUNK ? this.helperThread() : null;
+    // On a machine with more runnable jobs than cores the helper can be descheduled holding a chunk, and the
+    // caller then waits for it: when it waited longer than it worked (and over 1 ms), the next `pause` calls
+    // run on one thread, the pause doubling with each stall in a row (as the tensor kernels do, wasm.ts).
+    let helper: KernelThread | null = null;
+    if (this.skipHelper > 0) this.skipHelper--;
+    else if (this.threads > 1 && this.rows > 2 * CHUNK) helper = this.helperThread();
     helper?.post(name, helperArgs);
+    const t0 = performance.now();
+    let t1 = t0;
     try {
       (w.ex[name] as (...a: number[]) => void)(...args);
     } finally {
+      t1 = performance.now();
       helper?.finish();
     }
+    if (!helper) return;
+    const waited = performance.now() - t1;
+    if (waited > 1 && waited > t1 - t0) {
+      this.skipHelper = this.pause;
+      this.pause = Math.min(this.pause * 2, 512);
+    } else this.pause = 8;
   }
 
   private helperThread(): KernelThread | null {
@@ -327,7 +341,6 @@ export class CatalogueScorer {
       // Rounded up to float32 so the kernel's bound is never below the one derived here.
       nextUp(A),
       nextUp(eps),
-      q.lOff,
       q.uOff,
       this.rows,
       q.width,
