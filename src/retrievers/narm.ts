@@ -10,8 +10,9 @@
  * cross-entropy over all items (the shared trainer; so is the LlamaRec paper's setup for its baselines).
  *
  * Where this differs from the authors' code, and why:
- * - Sequences are left-padded (the project's batch layout) instead of right-padded and packed; the GRU starts
- *   at each sequence's first item, so the computation is the same.
+ * - Batches are left-padded (the project's layout) instead of right-padded; like theirs (packed sequences),
+ *   only the histories' items are computed: embedding, input projection, GRU and attention run on the packed
+ *   items of the batch, so the computation is the same.
  * - The activation is the code's hard sigmoid clamp(x/6 + ½, 0, 1); the paper uses a plain sigmoid.
  * - The original paper's bilinear decoder is the code's B·E projection; its dropout rates follow the shared
  *   `dropout` (embedding) and `attnDropout` (the [c_g | c_l] projection) options.
@@ -27,12 +28,12 @@ import { attentionPool } from "../tensor/ops/attention.js";
 import { linearCrossEntropy } from "../tensor/ops/cross_entropy.js";
 import { add, hardSigmoid } from "../tensor/ops/elementwise.js";
 import { embedding } from "../tensor/ops/embedding.js";
-import { gru } from "../tensor/ops/gru.js";
+import { gruPacked } from "../tensor/ops/gru.js";
 import { linear, matmul } from "../tensor/ops/matmul.js";
-import { concat, reshape } from "../tensor/ops/shape.js";
+import { concat } from "../tensor/ops/shape.js";
 import { Rng } from "../tensor/rng.js";
 import { backward, clearTape, noGrad } from "../tensor/tape.js";
-import { Parameter, type Tensor } from "../tensor/tensor.js";
+import { Parameter, Tensor } from "../tensor/tensor.js";
 import { type BatchSource, type BatchSourceOptions, encodeEvaluationRow, epochOrder } from "./batches.js";
 import type { RetrieverContext, RetrieverEntry } from "./registry.js";
 import type { SequenceBatch, SequentialRetriever } from "./types.js";
@@ -64,9 +65,9 @@ class NarmGru extends Module {
     this.biasHh = this.registerParameter("bias_hh_l0", Parameter.zerosNamed("bias_hh_l0", [3 * H]));
   }
 
-  /** x [B, L, in] → every state [B, L, H]; sequence b starts at start[b]. */
-  forward(x: Tensor, start: Int32Array): Tensor {
-    return gru(linear(x, this.weightIh, this.biasIh), this.weightHh, this.biasHh, start);
+  /** Packed sequences x [N, in] (sequence b: rows offsets[b] … offsets[b+1] − 1) → every state [N, H]. */
+  forward(x: Tensor, offsets: Int32Array): Tensor {
+    return gruPacked(linear(x, this.weightIh, this.biasIh), this.weightHh, this.biasHh, offsets);
   }
 }
 
@@ -129,21 +130,24 @@ export class Narm extends Module implements SequentialRetriever {
   /** [c_global | c_local] [B, 4d] of left-padded histories, dropout applied in training. */
   private sessionState(tokens: Int32Array, B: number, L: number): Tensor {
     const start = historyStarts(tokens, B, L);
-    const H = 2 * this.config.hiddenDim;
-    const x = this.embedDropout.forward(this.token.forward(tokens, [B, L]));
-    const states = reshape(this.gruLayer.forward(x, start), [B * L, H]);
-    const lastRows = Int32Array.from({ length: B }, (_, b) => (b + 1) * L - 1);
-    const cGlobal = embedding(states, lastRows); // zero for an empty history
+    // Only the histories' items are computed: packed rows, sequence b = rows offsets[b] … offsets[b+1] − 1.
     const offsets = new Int32Array(B + 1);
     for (let b = 0; b < B; b++) offsets[b + 1] = offsets[b]! + (L - start[b]!);
-    const rows = new Int32Array(offsets[B]!);
-    const rowSeq = new Int32Array(offsets[B]!);
+    const N = offsets[B]!;
+    const items = new Int32Array(N);
+    const rowSeq = new Int32Array(N);
     for (let b = 0, r = 0; b < B; b++)
       for (let t = start[b]!; t < L; t++, r++) {
-        rows[r] = b * L + t;
+        items[r] = tokens[b * L + t]!;
         rowSeq[r] = b;
       }
-    const local = embedding(states, rows);
+    const x = this.embedDropout.forward(this.token.forward(items, [N]));
+    const local = this.gruLayer.forward(x, offsets); // every state [N, 2d]
+    // c_global = each history's last state; an empty history's is 0 (a zero row appended for it).
+    const empty = start.some((s) => s === L);
+    const lastRows = Int32Array.from({ length: B }, (_, b) => (start[b] === L ? N : offsets[b + 1]! - 1));
+    const H = 2 * this.config.hiddenDim;
+    const cGlobal = embedding(empty ? concat([local, Tensor.zeros([1, H])], 0) : local, lastRows);
     const q = embedding(this.aGlobal.forward(cGlobal), rowSeq);
     const scores = this.vVector.forward(hardSigmoid(add(q, this.aLocal.forward(local))));
     const cLocal = attentionPool(scores, local, offsets);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { gradCheck } from "../../src/tensor/gradcheck.js";
 import { attentionPool, multiHeadAttention } from "../../src/tensor/ops/attention.js";
 import { hardSigmoid, sigmoid, tanh } from "../../src/tensor/ops/elementwise.js";
-import { gru } from "../../src/tensor/ops/gru.js";
+import { gru, gruPacked } from "../../src/tensor/ops/gru.js";
 import { Rng } from "../../src/tensor/rng.js";
 import { noGrad } from "../../src/tensor/tape.js";
 import { Tensor } from "../../src/tensor/tensor.js";
@@ -232,6 +232,23 @@ describe("gru", () => {
       ([x, w, b]) => gru(x!, w!, b!, start),
       [randTensor(rng, [4, L, 3 * H]), randTensor(rng, [3 * H, H]), randTensor(rng, [3 * H])],
     );
+  });
+  it("packed sequences give the padded layout's states; gradients", () => {
+    const x = randTensor(rng, [4, L, 3 * H]);
+    const w = randTensor(rng, [3 * H, H]);
+    const b = randTensor(rng, [3 * H]);
+    const rows = [...start].flatMap((s, q) => Array.from({ length: L - s }, (_, i) => q * L + s + i));
+    const offsets = Int32Array.of(0, 5, 7, 11, 11);
+    const xp = new Tensor(new Float32Array(rows.length * 3 * H), [rows.length, 3 * H]);
+    rows.forEach((r, i) => {
+      xp.data.set(x.data.subarray(r * 3 * H, (r + 1) * 3 * H), i * 3 * H);
+    });
+    const want = noGrad(() => gru(x, w, b, start));
+    const got = noGrad(() => gruPacked(xp, w, b, offsets));
+    rows.forEach((r, i) => {
+      for (let j = 0; j < H; j++) expect(got.data[i * H + j]).toBe(want.data[r * H + j]);
+    });
+    expectGrads(([a, c, d]) => gruPacked(a!, c!, d!, offsets), [xp, w, b]);
   });
   it("without a recurrent bias", () => {
     expectGrads(
