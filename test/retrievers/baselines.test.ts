@@ -7,6 +7,7 @@ import { syntheticDataset } from "../../src/data/index.js";
 import { Bert4Rec, clozeMaskRow } from "../../src/retrievers/bert4rec.js";
 import { CHECKPOINT_FILE, loadCheckpoint } from "../../src/retrievers/checkpoint.js";
 import { modelOptionFlags } from "../../src/retrievers/config-section.js";
+import { packBatch } from "../../src/retrievers/positions.js";
 import { createRetriever, resolveModelOptions } from "../../src/retrievers/registry.js";
 import { evaluateRun } from "../../src/retrievers/run-evaluation.js";
 import { trainRetriever } from "../../src/retrievers/trainer.js";
@@ -74,6 +75,22 @@ describe("baselines learn the synthetic structure through the shared trainer", (
       expect(described.config).toMatchObject({ ...modelOptions, numItems: dataset.numItems, maxLen: 12 });
     }, 180_000);
   }
+});
+
+describe("packBatch", () => {
+  it("keeps the tokens, a labelled padding position before them, and one masked row for an empty row", () => {
+    // Row 0: tokens 5 6 at positions 2, 3 and SASRec's "first item from nothing" label 5 at position 1.
+    const tokens = Int32Array.of(0, 0, 5, 6, 0, 0, 0, 0, 0, 7, 8, 9);
+    const labels = Int32Array.of(0, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0);
+    const p = packBatch(tokens, 3, 4, labels);
+    expect([...p.offsets]).toEqual([0, 3, 4, 7]);
+    expect([...p.keyStart]).toEqual([1, 1, 0]);
+    expect([...p.rows]).toEqual([1, 2, 3, 7, 9, 10, 11]);
+    expect([...p.tokens]).toEqual([0, 5, 6, 0, 7, 8, 9]);
+    expect([...p.positions]).toEqual([0, 1, 2, 0, 1, 2, 3]);
+    expect([...p.lastRows]).toEqual([2, 3, 6]);
+    expect([...packBatch(tokens, 3, 4).offsets]).toEqual([0, 2, 3, 6]);
+  });
 });
 
 describe("model options come from each model's schema", () => {
