@@ -104,6 +104,22 @@ describe("ranking in the server", () => {
     await server.close();
   });
 
+  it("default window: a lone prompt goes to an idle ranker at once; prompts arriving meanwhile form the next batch", async () => {
+    const backend = new ScriptedBackend(150);
+    const { server } = await serve(backend, { batchSize: 8 });
+    const t0 = performance.now();
+    const first = recommend(server, { user_id: "1" });
+    await new Promise((r) => setTimeout(r, 40)); // the first prompt is on the backend by now
+    const more = ["2", "3", "4"].map((u) => recommend(server, { user_id: u }));
+    const answers = await Promise.all([first, ...more]);
+    expect(answers.every((a) => a.status === 200 && a.body.ranked)).toBe(true);
+    expect(backend.batches).toEqual([1, 3]);
+    // The first answer took one backend call (150 ms) plus request handling, not a wait for the others.
+    expect((await first).body.ranking_ms).toBeLessThan(150 + 100);
+    expect(performance.now() - t0).toBeLessThan(2 * 150 + 1000);
+    await server.close();
+  });
+
   it("a full queue answers 429 with Retry-After; nothing is lost for the accepted ones", async () => {
     const backend = new ScriptedBackend(150);
     const { server } = await serve(backend, { batchSize: 1, windowMs: 0, maxQueue: 2, deadlineMs: 10_000 });

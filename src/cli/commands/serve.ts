@@ -41,7 +41,11 @@ export const serveCommand: CommandSpec = {
       .option("--host <host>", "listen address (default 127.0.0.1)", "127.0.0.1")
       .option("--port <n>", "listen port (default 8080; 0 = any free port)", parseIntArg)
       .option("--batch-size <n>", "prompts per ranker batch (default 8)", parsePositiveIntArg)
-      .option("--batch-window-ms <n>", "how long a prompt waits for a batch to fill (default 5)", parseIntArg)
+      .option(
+        "--batch-window-ms <n>",
+        "how long a prompt waits for others when the ranker is idle (default 0: prompts that arrive while a batch runs form the next one)",
+        parseIntArg,
+      )
       .option("--max-queue <n>", "prompts allowed to wait before 429 (default 64)", parsePositiveIntArg)
       .option(
         "--deadline-ms <n>",
