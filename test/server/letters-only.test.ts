@@ -66,6 +66,9 @@ describe("llama.cpp letters-only scores", () => {
       lettersOnly: true,
     });
     try {
+      // The resolved sampling configuration is reused per bias object (an own property shadows the method).
+      const seqs = (backend as unknown as { sequences: object[] }).sequences;
+      for (const seq of seqs) expect(Object.hasOwn(seq, "_resolveSamplerConfig")).toBe(true);
       const got = await backend.scorePrompts(prompts);
       got.forEach((g, i) => {
         expect(g.every(Number.isFinite)).toBe(true);
