@@ -30,6 +30,7 @@ const EXPORTS = [
   "recurrenceLambdaGrad",
   "adamw",
   "addScaled",
+  "addParts",
 ] as const;
 
 type Fn = (...args: number[]) => number;
@@ -450,8 +451,9 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       const nParts = Math.ceil(count / partRows);
       const vd = V * D;
       const v4 = round4(V);
-      const pdWParts = dW ? arena.zeros((nParts - 1) * vd) : 0;
-      const pdBiasParts = dBias ? arena.zeros((nParts - 1) * v4) : 0;
+      // Zeroed by the kernel, part by part.
+      const pdWParts = dW ? arena.alloc((nParts - 1) * vd * 4) : 0;
+      const pdBiasParts = dBias ? arena.alloc((nParts - 1) * v4 * 4) : 0;
       const pCounter = counter();
       const args = (w: number) => [
         pH,
@@ -478,9 +480,15 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       ];
       const split = threads === 2 && 6 * count * V * D >= minFlops && nParts >= 2;
       run("linearCrossEntropy", args(w0), split ? args(arena.alloc(workBytes)) : undefined);
-      for (let p = 1; p < nParts; p++) {
-        if (dW) ex.addInto!(pdW, pdWParts + (p - 1) * vd * 4, round4(vd));
-        if (dBias) ex.addInto!(pdBias, pdBiasParts + (p - 1) * v4 * 4, v4);
+      if (nParts > 1) {
+        // The partials, added in part order on both threads.
+        if (dW) {
+          const big = threads === 2 && (nParts - 1) * vd >= minElements;
+          const chunk = big ? Math.ceil(vd / 16 / 4) * 4 : round4(vd);
+          const a = [pdW, pdWParts, vd, nParts - 1, vd, chunk, counter()];
+          run("addParts", a, big ? a : undefined);
+        }
+        if (dBias) ex.addParts!(pdBias, pdBiasParts, V, nParts - 1, v4, round4(V), counter());
       }
       const stats = arena.f64(pStats, 2 * count);
       let loss = 0;

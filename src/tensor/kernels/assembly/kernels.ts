@@ -738,6 +738,9 @@ export function linearCrossEntropy(
     const p1 = min(r1, p0 + partRows);
     const dWp = dW == 0 || part == 0 ? dW : dWParts + (<usize>((part - 1) * V * D) << 2);
     const dBp = dBias == 0 || part == 0 ? dBias : dBiasParts + (<usize>((part - 1) * ((V + 3) & ~3)) << 2);
+    // A part's partials are zeroed by the thread that runs it (in parallel, and only for parts that exist).
+    if (part > 0 && dWp != 0) memory.fill(dWp, 0, <usize>(V * D) << 2);
+    if (part > 0 && dBp != 0) memory.fill(dBp, 0, <usize>((V + 3) & ~3) << 2);
     for (let b = p0; b < p1; b += R) {
       const nb = min(R, p1 - b);
       const nb4 = (nb + 3) & ~3;
@@ -821,6 +824,29 @@ export function linearCrossEntropy(
             micro(nb4, L + (<usize>ir << 2), ldL, bp, cp, D, rowsHere, min(8, D - jr), 1, 0, 1, tile, 0);
           }
         }
+      }
+    }
+  }
+}
+
+// dst[i] += parts[p·stride + i] for p = 0, 1, …, count−1 in that order, for i in [0, n) (exactly n: no lane past
+// it is written), in chunks of `chunk` elements (a multiple of 4) from the shared counter: the partial sums of a
+// split kernel reduced on both threads, each element summed in part order whatever the split.
+export function addParts(dst: usize, parts: usize, n: i32, count: i32, stride: i32, chunk: i32, counter: usize): void {
+  for (;;) {
+    const start = atomic.add<i32>(counter, chunk);
+    if (start >= n) break;
+    const end = min(n, start + chunk);
+    const end4 = start + ((end - start) & ~3);
+    for (let p = 0; p < count; p++) {
+      const src = parts + (<usize>(p * stride) << 2);
+      for (let i = start; i < end4; i += 4) {
+        const o = <usize>i << 2;
+        v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
+      }
+      for (let i = end4; i < end; i++) {
+        const o = <usize>i << 2;
+        store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
       }
     }
   }
