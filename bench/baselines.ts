@@ -10,6 +10,13 @@
  *   npm run bench -- baselines [--iterations 20] [--reference-iterations 10] [--threads 1,2]
  *     [--models lru,sasrec,bert4rec,narm] [--python python3] [--no-reference] [--json]
  *
+ * Two comparisons of the models themselves (not timings) with the same reference, 1 thread:
+ *   --check      same weights, no dropout, one ML batch: loss and every parameter's gradient, llamarec vs the
+ *                reference in llamarec's variant (standard layer norm, exact GELU);
+ *   --curve N    N training steps of both sides on the same batches (epoch after epoch), each from its own
+ *                init (`--init authors`: the reference's embeddings of SASRec/BERT4Rec at N(0, 1) as theirs;
+ *                `--init llamarec`: truncated normal as llamarec), dropout 0.2: mean loss per eighth.
+ *
  * The reference runs when a python3 with torch is found ($LLAMAREC_PYTHON, python3 on PATH, /usr/bin/python3)
  * and reports the BLAS library torch loaded.
  */
@@ -22,7 +29,7 @@ import { parseArgs } from "node:util";
 import { loadDataset } from "../src/data/index.js";
 import { TrainingBatches } from "../src/retrievers/batches.js";
 import { createRetriever } from "../src/retrievers/registry.js";
-import type { SequenceBatch } from "../src/retrievers/types.js";
+import type { SequenceBatch, WeightLike } from "../src/retrievers/types.js";
 import { llamaRecNoDecay } from "../src/retrievers/weight-decay.js";
 import { createWasmKernels, setKernels } from "../src/tensor/kernels/index.js";
 import { AdamW } from "../src/tensor/optim/adamw.js";
@@ -36,6 +43,9 @@ const { values } = parseArgs({
     models: { type: "string", default: "lru,sasrec,bert4rec,narm" },
     python: { type: "string" },
     "no-reference": { type: "boolean", default: false },
+    check: { type: "boolean", default: false },
+    curve: { type: "string" },
+    init: { type: "string", default: "authors" },
     json: { type: "boolean", default: false },
   },
 });
@@ -160,6 +170,115 @@ function runPytorch(
     });
   result.info = r;
   return result;
+}
+
+if (values.check || values.curve) {
+  const py = findPython();
+  if (!py) throw new Error("--check/--curve need a python3 with torch");
+  const dir = mkdtempSync(join(tmpdir(), "llamarec-bench-baselines-"));
+  try {
+    for (const name of names.filter((n) => n !== "lru")) {
+      if (values.check) checkGradients(py, name, dir);
+      else lossCurve(py, name, Number(values.curve), dir);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+
+function callReference(py: string, dir: string, spec: unknown): Record<string, unknown> {
+  const file = join(dir, "spec.json");
+  writeFileSync(file, JSON.stringify(spec));
+  const env = { ...process.env, OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1", MKL_NUM_THREADS: "1" };
+  const out = execFileSync(py, [join(here, "baselines_reference.py"), file, "1"], {
+    encoding: "utf8",
+    maxBuffer: 256 * 2 ** 20,
+    env,
+  });
+  return JSON.parse(out.trim().split("\n").pop()!) as Record<string, unknown>;
+}
+
+function checkGradients(py: string, name: string, dir: string): void {
+  const model = createRetriever(name, { numItems: dataset.numItems, maxLen, seed: 7, dropout: 0 });
+  const named = (model as unknown as { namedParameters(): Iterable<[string, WeightLike]> }).namedParameters();
+  const params = [...named];
+  // Off the near-zero init (deterministically) so that every path carries signal; padding rows stay 0.
+  for (const [n, p] of params) {
+    if (n.includes("layer_norm")) continue;
+    for (let i = 0; i < p.data.length; i++) p.data[i] = p.data[i]! + 0.05 * Math.sin(i * 0.37 + n.length);
+    if (n.endsWith("token.weight")) p.data.fill(0, 0, 64);
+  }
+  const batch = batchesOf.get(name)![0]!;
+  model.setTraining(true);
+  const loss = model.lossAndBackward(batch);
+  const r = callReference(py, dir, {
+    gradients: true,
+    settings: { numItems: dataset.numItems, batchSize, maxLen, dropout: 0, variant: "llamarec" },
+    iterations: 1,
+    models: [
+      {
+        name,
+        batches: [{ tokens: Array.from(batch.tokens), labels: Array.from(batch.labels) }],
+        weights: Object.fromEntries(params.map(([n, p]) => [n, Array.from(p.data)])),
+      },
+    ],
+  }) as { loss: number; grads: Record<string, number[]> };
+  console.log(`${name}: loss llamarec ${loss.toFixed(6)}, PyTorch ${r.loss.toFixed(6)}`);
+  for (const [n, p] of params) {
+    const g = p.grad!;
+    const t = r.grads[n]!;
+    let num = 0;
+    let den = 0;
+    // The padding row of the item table: llamarec keeps it at 0 (padding_idx everywhere); torch's padding_idx
+    // only stops the input lookup's gradient, the output layer still trains row 0 (class 0 is ignored anyway).
+    const skip = n.endsWith("token.weight") && name !== "narm" ? p.shape[1]! : 0;
+    for (let i = skip; i < t.length; i++) {
+      num += (g[i]! - t[i]!) ** 2;
+      den += t[i]! ** 2;
+    }
+    const rel = Math.sqrt(num / Math.max(den, 1e-30));
+    console.log(
+      `  ${n.padEnd(60)} |grad| ${Math.sqrt(den).toExponential(2)}  relative difference ${rel.toExponential(1)}`,
+    );
+  }
+}
+
+function lossCurve(py: string, name: string, n: number, dir: string): void {
+  const model = createRetriever(name, { numItems: dataset.numItems, maxLen, seed: 42, dropout });
+  const params = model.parameters();
+  const optimizer = new AdamW(params, { lr: 1e-3, weightDecay: 0.01, eps: 1e-9, noDecay: llamaRecNoDecay });
+  const opts = { batchSize, maxLen, slidingWindow: 1, seed: 42 };
+  const source = model.trainingBatches?.(dataset.train, opts) ?? new TrainingBatches(dataset.train, opts);
+  const batches: SequenceBatch[] = [];
+  const ours: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const b = source.batch(Math.floor(i / source.batchesPerEpoch), i % source.batchesPerEpoch);
+    batches.push(b);
+    model.setTraining(true);
+    optimizer.zeroGrad();
+    ours.push(model.lossAndBackward(b));
+    clipGradNorm(params, 5);
+    optimizer.step();
+  }
+  const r = callReference(py, dir, {
+    settings: { numItems: dataset.numItems, batchSize, maxLen, dropout, seed: 42, init: values.init },
+    warmup: 0,
+    iterations: n,
+    models: [
+      { name, batches: batches.map((b) => ({ tokens: Array.from(b.tokens), labels: Array.from(b.labels) })) },
+    ],
+  }) as { models: Record<string, { losses: number[] }> };
+  const theirs = r.models[name]!.losses;
+  const w = Math.max(1, Math.floor(n / 8));
+  const mean = (xs: number[], i: number) =>
+    xs.slice(i, i + w).reduce((a, b) => a + b, 0) / Math.min(w, xs.length - i);
+  console.log(`\n${name}: mean training loss, same batches (reference init: ${values.init})`);
+  console.log("| iterations | llamarec | PyTorch |\n|---|--:|--:|");
+  for (let i = 0; i < n; i += w)
+    console.log(
+      `| ${i + 1}–${Math.min(n, i + w)} | ${mean(ours, i).toFixed(3)} | ${mean(theirs, i).toFixed(3)} |`,
+    );
 }
 
 const python = values["no-reference"] ? null : findPython();

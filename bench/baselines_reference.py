@@ -82,8 +82,18 @@ def gelu_tanh(x):
     return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * torch.pow(x, 3))))
 
 
-def torch_name(ours):
+def torch_name(ours, model):
     """llamarec's parameter names (src/retrievers/*.ts) -> this file's."""
+    if model == "sasrec":
+        for a, b in (
+            ("embedding.token.", "token."),
+            ("embedding.position.", "position."),
+            (".attention.layer_norm.", ".attn_layer_norm."),
+            (".feed_forward.layer_norm.", ".ff_layer_norm."),
+            (".feed_forward.", "."),
+        ):
+            ours = ours.replace(a, b)
+        return "blocks." + ours[len("model.") :] if ours.startswith("model.") else ours
     for a, b in (
         ("embedding.token.", "token."),
         ("embedding.position.", "position."),
@@ -285,7 +295,7 @@ def run_model(name, spec, s, threads):
         named = dict(model.named_parameters())
         with torch.no_grad():
             for ours, values in spec["weights"].items():
-                q = named[torch_name(ours)]
+                q = named[torch_name(ours, name)]
                 q.copy_(torch.tensor(values, dtype=torch.float32).view(q.shape))
     opt = optimizer(model, s.get("lr", 1e-3))
     ce = nn.CrossEntropyLoss(ignore_index=0)
@@ -338,7 +348,7 @@ def run_model(name, spec, s, threads):
             loss = ce(logits.view(-1, logits.size(-1)), batch[1].view(-1))
         loss.backward()
         named = dict(model.named_parameters())
-        grads = {o: named[torch_name(o)].grad.flatten().tolist() for o in spec.get("weights", {})}
+        grads = {o: named[torch_name(o, name)].grad.flatten().tolist() for o in spec.get("weights", {})}
         return {"loss": loss.item(), "grads": grads}
 
     out["first"] = first_gradients if "weights" in spec else None
