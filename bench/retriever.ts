@@ -20,6 +20,8 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import type { Dataset } from "../src/data/dataset.js";
 import { loadDataset } from "../src/data/index.js";
 import { syntheticDataset } from "../src/data/synthetic.js";
@@ -54,6 +56,10 @@ const { values } = parseArgs({
 });
 
 const here = dirname(fileURLToPath(import.meta.url));
+// A full garbage collection before each llamarec configuration, so that its peak RSS does not include the
+// previous configuration's model, arena and wasm heap (they are garbage by then, but not yet collected).
+setFlagsFromString("--expose-gc");
+const collectGarbage = runInNewContext("gc") as () => void;
 const median = (xs: readonly number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -134,6 +140,7 @@ function trainingBatches(s: Setting, count: number): SequenceBatch[] {
 }
 
 function runLlamarec(s: Setting, threads: number, batches: SequenceBatch[], iterations: number): SideResult {
+  collectGarbage();
   const kernels = createWasmKernels({ threads });
   setKernels(kernels);
   const model = createRetriever("lru", { numItems: s.dataset.numItems, seed: 42, dropout: 0.2 });
