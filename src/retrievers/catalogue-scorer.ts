@@ -150,6 +150,8 @@ export class CatalogueScorer {
       this.backend = "wasm-simd";
       this.js = null;
       this.quantized = this.w.q !== null;
+      // Started now (it blocks until ready) rather than inside the first request.
+      if (this.threads > 1 && rows > 2 * CHUNK) this.helperThread();
     } else {
       this.backend = "js";
       this.quantized = false;
