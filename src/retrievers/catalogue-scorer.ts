@@ -17,9 +17,10 @@
  * give a_i = b_i + s_i·t·Σ q_ik·hq_k (an exact integer dot product) with
  *   |score_i − a_i| ≤ s_i·(‖h‖₁/2 + 127·t·d/2) + float rounding of both sides = δ_i,
  * the rounding taken as eps·(|b_i| + 127·s_i·(‖h‖₁ + t·d)), eps = 1e-5 + d·1e-7 (several times the worst
- * case of d float32 additions). T = the k-th largest lower bound a_i − δ_i among the allowed rows is at most
- * the exact k-th best score, so every row of the exact top k (ties included) has a_i + δ_i ≥ T: those rows
- * (the shortlist, typically a few dozen) are rescored with the float32 kernel's own per-row arithmetic,
+ * case of d float32 additions). T = the (k + |excluded|)-th largest lower bound a_i − δ_i over all rows
+ * (kept in a min-heap per thread inside the kernel) leaves at least k allowed rows with a lower bound ≥ T,
+ * so T is at most the exact k-th best allowed score, and every row of the exact top k (ties included) has
+ * a_i + δ_i ≥ T: those rows (the shortlist, typically a few dozen) are rescored with the float32 kernel's own per-row arithmetic,
  * bit for bit the scores `score` gives, and the best k of them are the answer, ties to the lower index.
  */
 
