@@ -133,7 +133,42 @@ export function boundChunks(Q: usize, scale: usize, bias: usize, xq: usize, step
     const start = max(1, atomic.add<i32>(counter, chunk));
     if (start >= n) break;
     const end = min(n, start + chunk);
-    for (let i = start; i < end; i++) {
+    let i = start;
+    for (; i + 2 <= end; i += 2) {
+      const r0 = Q + <usize>i * rowBytes;
+      const r1 = r0 + rowBytes;
+      let acc0 = i32x4.splat(0);
+      let acc1 = i32x4.splat(0);
+      for (let k: usize = 0; k < rowBytes; k += 16) {
+        const x = xq + (k << 1);
+        const xl = v128.load(x);
+        const xh = v128.load(x + 16);
+        const q0 = v128.load(r0 + k);
+        const q1 = v128.load(r1 + k);
+        acc0 = i32x4.add(acc0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q0), xl));
+        acc0 = i32x4.add(acc0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q0), xh));
+        acc1 = i32x4.add(acc1, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q1), xl));
+        acc1 = i32x4.add(acc1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q1), xh));
+      }
+      const D0 = (i32x4.extract_lane(acc0, 0) + i32x4.extract_lane(acc0, 1)) + (i32x4.extract_lane(acc0, 2) + i32x4.extract_lane(acc0, 3));
+      const D1 = (i32x4.extract_lane(acc1, 0) + i32x4.extract_lane(acc1, 1)) + (i32x4.extract_lane(acc1, 2) + i32x4.extract_lane(acc1, 3));
+      const o = <usize>i << 2;
+      const s0 = load<f32>(scale + o);
+      const s1 = load<f32>(scale + o + 4);
+      const b0 = load<f32>(bias + o);
+      const b1 = load<f32>(bias + o + 4);
+      const a0 = b0 + (s0 * step) * <f32>D0;
+      const a1 = b1 + (s1 * step) * <f32>D1;
+      const d0 = s0 * A + eps * abs<f32>(b0);
+      const d1 = s1 * A + eps * abs<f32>(b1);
+      store<f32>(upper + o, a0 + d0);
+      store<f32>(upper + o + 4, a1 + d1);
+      const lo0 = a0 - d0;
+      const lo1 = a1 - d1;
+      if (lo0 > thr) thr = heapPush(heap, K, lo0);
+      if (lo1 > thr) thr = heapPush(heap, K, lo1);
+    }
+    for (; i < end; i++) {
       const o = <usize>i << 2;
       const s = load<f32>(scale + o);
       const b = load<f32>(bias + o);
