@@ -5,7 +5,7 @@
 const BENCHMARKS: Record<string, string> = {
   kernels: "WASM SIMD kernels (1 and 2 threads) vs plain-JS reference: GEMM variants, fused cross-entropy",
   retriever: "LRURec training iterations/s and full-evaluation users/s, wasm vs reference kernels",
-  baselines: "SASRec, BERT4Rec, NARM training step vs a PyTorch re-implementation of the authors' code, same run",
+  baselines: "SASRec, BERT4Rec, NARM training step vs a PyTorch re-implementation of the authors' models",
   llm: "Llama forward tokens/s, our engine vs llama.cpp (same F32 model, same threads); LoRA examples/s",
   efficiency: "time to rank 20 candidates: verbalizer (one forward) vs generating the titles (paper Fig. 3)",
   serve:
