@@ -11,6 +11,9 @@
  * itself. Cross-entropy over the whole vocabulary at the labelled positions. At inference the mask token is
  * appended after the history (the window keeps its last maxLen − 1 items) and its scores rank the items.
  *
+ * Every layer runs on the packed rows of a batch (positions.ts, packBatch): padding positions that carry
+ * no label are never computed (they cannot influence a labelled position: padding keys are masked).
+ *
  * Where this differs from the authors' code, and why:
  * - The masking stream is this project's seeded generator, checkpointed with the model's other random streams
  *   so that a resumed run masks exactly as an uninterrupted one (theirs: Python's unseeded `random`).

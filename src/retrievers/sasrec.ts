@@ -9,6 +9,9 @@
  * items at every labelled position (the shared trainer; the authors' SASRec trainer uses one sampled negative
  * with BCE — the LlamaRec paper trains its baselines with cross-entropy over all items).
  *
+ * Every layer runs on the packed rows of a batch (positions.ts, packBatch): padding positions that carry
+ * no label are never computed (they cannot influence a labelled position: padding keys are masked).
+ *
  * Where this differs from the authors' code, and why:
  * - Init: truncated normal (σ 0.02, ±0.04) on every weight except layer norms, embeddings included, as the
  *   LlamaRec authors' LRURec code (model/lru.py) initialises its model. Their SASRec file leaves the item and
