@@ -55,8 +55,9 @@ def trunc_normal_(p):
     nn.init.trunc_normal_(p, 0.0, 0.02, -0.04, 0.04)
 
 
-# "exact": llamarec's layer norm (biased variance, eps 1e-5 inside the root) and exact GELU, to compare the
-# two implementations weight for weight (spec "variant": "llamarec"); default: the authors' versions.
+# spec "variant": "llamarec": llamarec's layer norm (biased variance, eps 1e-5 inside the root), exact GELU and
+# zero attention output for queries inside the left padding, to compare the two implementations weight for
+# weight; default: the authors' versions.
 VARIANT = {"llamarec": False}
 
 
@@ -138,7 +139,10 @@ class Mha(nn.Module):
             lin(x).view(b, -1, self.h, x.size(-1) // self.h).transpose(1, 2)
             for lin, x in zip(self.linear_layers, (query, key, value))
         ]
-        x = attention(q, k, v, mask, self.dropout, self.causal).transpose(1, 2).contiguous().view(b, -1, q.size(-1) * self.h)
+        x = attention(q, k, v, mask, self.dropout, self.causal)
+        if VARIANT["llamarec"]:  # llamarec: a query inside the left padding has no keys and outputs 0
+            x = x * mask[:, :, 0, :].unsqueeze(-1)
+        x = x.transpose(1, 2).contiguous().view(b, -1, q.size(-1) * self.h)
         return self.output_linear(x) if self.output_linear is not None else x
 
 
