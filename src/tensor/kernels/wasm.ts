@@ -261,9 +261,12 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const threads = options.threads ?? defaultThreads();
   if (threads !== 1 && threads !== 2)
     throw new RangeError(`wasm kernels: threads must be 1 or 2, got ${threads}`);
-  // ~0.1 ms of single-thread work: below this the wake-up of the helper costs more than it saves.
-  const minFlops = options.parallelMinFlops ?? 4_000_000;
-  const minElements = options.parallelMinElements ?? 65_536;
+  // Only large calls are split (the fused cross-entropy, evaluation-size GEMMs: ≥ ~10 ms of one-thread work).
+  // Measured on the 2-vCPU VM (idle, 17:20 UTC): splitting every GEMM ≥ 4 MFLOP and element-wise call ≥ 64k
+  // made the LRU step slower on 2 threads than on 1 (helper wake-ups on a halted vCPU, B re-packed per chunk);
+  // splitting only these made 2 threads beat 1 (ml 191 → 169–186 ms, amazon 180 → 125 ms).
+  const minFlops = options.parallelMinFlops ?? 300_000_000;
+  const minElements = options.parallelMinElements ?? 16_777_216;
   const blockRows = options.ceBlockRows ?? 32;
   if (blockRows % 4 !== 0 || blockRows <= 0)
     throw new RangeError("ceBlockRows must be a positive multiple of 4");
