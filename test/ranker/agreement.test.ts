@@ -24,6 +24,7 @@ import { LlamaCppBackend } from "../../src/ranker/backends/llamacpp.js";
 import { PromptBuilder } from "../../src/ranker/prompt.js";
 import { logSoftmax, Verbalizer } from "../../src/ranker/verbalizer.js";
 import { Rng } from "../../src/tensor/rng.js";
+import { maxAbsDiff } from "../fixtures/arrays.js";
 import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../fixtures/synthetic-llama.js";
 import { writeTinyLlama } from "../fixtures/tiny-llama.js";
 import { TINY_LLAMA2_GGUF } from "../llm/shared-model.js";
@@ -31,12 +32,6 @@ import { TINY_LLAMA2_GGUF } from "../llm/shared-model.js";
 const TOL = 1e-3;
 const dir = mkdtempSync(join(tmpdir(), "llamarec-agree-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-};
 
 /** Gives every adapter a random non-zero B (a fresh adapter is an exact no-op). */
 function attachRandomLora(model: LlamaForCausalLM, config: LoraConfig, seed: number): void {

@@ -15,18 +15,13 @@ import { writeLlamaGguf } from "../../src/llm/model/gguf-export.js";
 import { EngineBackend } from "../../src/ranker/backends/engine.js";
 import { LlamaCppBackend, serializeSampling } from "../../src/ranker/backends/llamacpp.js";
 import { logSoftmax } from "../../src/ranker/verbalizer.js";
+import { argmax } from "../fixtures/arrays.js";
 import { syntheticSpmVocab } from "../fixtures/synthetic-llama.js";
 import { type MarkerPrompt, markerModel, markerPrompts } from "./marker-model.js";
 
 const VOCAB = 32000;
 const dir = mkdtempSync(join(tmpdir(), "llamarec-cpp-par-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const argmax = (a: ArrayLike<number>) => {
-  let best = 0;
-  for (let i = 1; i < a.length; i++) if (a[i]! > a[best]!) best = i;
-  return best;
-};
 
 describe("llama.cpp with 4 sequences and prefix reuse gives every prompt its own scores", () => {
   let modelPath: string;

@@ -15,6 +15,7 @@ import type { Tokenizer } from "../../src/llm/tokenizer/types.js";
 import { LlamaCppBackend } from "../../src/ranker/backends/llamacpp.js";
 import { PromptBuilder } from "../../src/ranker/prompt.js";
 import { logSoftmax, Verbalizer } from "../../src/ranker/verbalizer.js";
+import { maxAbsDiff } from "../fixtures/arrays.js";
 import { type TinyModelPaths, writeTinyLlama } from "../fixtures/tiny-llama.js";
 import { referenceLogits } from "../llm/reference-forward.js";
 import { TINY_LLAMA2_GGUF } from "../llm/shared-model.js";
@@ -47,12 +48,6 @@ function withLora(base: WeightSource, lora: LoraAdapter): WeightSource {
     },
   };
 }
-
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-};
 
 describe("llama.cpp backend on a tiny random Llama written by us (no shared files)", () => {
   let dir: string;

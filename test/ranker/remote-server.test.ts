@@ -24,6 +24,7 @@ import { LlamaCppBackend } from "../../src/ranker/backends/llamacpp.js";
 import { RemoteBackend } from "../../src/ranker/backends/remote.js";
 import { PromptBuilder } from "../../src/ranker/prompt.js";
 import { logSoftmax, Verbalizer } from "../../src/ranker/verbalizer.js";
+import { argmax, maxAbsDiff } from "../fixtures/arrays.js";
 import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../fixtures/synthetic-llama.js";
 import { TINY_LLAMA2_GGUF } from "../llm/shared-model.js";
 
@@ -32,17 +33,6 @@ const MODEL = TINY_LLAMA2_GGUF;
 const TOL = 1e-3;
 /** Building llama-server from scratch on two cores takes a while; CI builds it before the tests. */
 const BUILD_TIMEOUT_MS = 60 * 60_000;
-
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-};
-const argmax = (a: ArrayLike<number>) => {
-  let best = 0;
-  for (let i = 1; i < a.length; i++) if (a[i]! > a[best]!) best = i;
-  return best;
-};
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

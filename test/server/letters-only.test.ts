@@ -15,6 +15,7 @@ import type { PromptIds } from "../../src/ranker/backend.js";
 import { EngineBackend } from "../../src/ranker/backends/engine.js";
 import { LlamaCppBackend } from "../../src/ranker/backends/llamacpp.js";
 import { logSoftmax } from "../../src/ranker/verbalizer.js";
+import { argmax, maxAbsDiff } from "../fixtures/arrays.js";
 import { syntheticSpmVocab } from "../fixtures/synthetic-llama.js";
 import { LETTERS, type MarkerPrompt, markerModel, markerPrompts } from "../ranker/marker-model.js";
 
@@ -22,17 +23,6 @@ const VOCAB = 32000;
 const EOS = 2;
 const dir = mkdtempSync(join(tmpdir(), "llamarec-letters-only-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-};
-const argmax = (a: ArrayLike<number>) => {
-  let best = 0;
-  for (let i = 1; i < a.length; i++) if (a[i]! > a[best]!) best = i;
-  return best;
-};
 
 describe("llama.cpp letters-only scores", () => {
   let modelPath: string;
