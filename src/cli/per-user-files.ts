@@ -63,44 +63,47 @@ export function parsePerUserFile(text: string, path: string): PerUserFile {
 /** ranker/ranked.jsonl, as formatRanked writes it. */
 export function parseRanked(text: string, file: string): RankedRecord[] {
   const seen = new Set<string>();
-  return parseJsonLines(text, file, "expected a JSON object", ({ fields: o, fail, positiveInt: posInt }) => {
-    if (o.split !== "val" && o.split !== "test")
-      fail(`field "split": expected "val" or "test", got ${JSON.stringify(o.split)}`);
-    const split = o.split as Split;
-    const user = posInt("user");
-    const label = posInt("label");
-    const before = o.labelRankBefore;
-    if (typeof before !== "number" || !Number.isFinite(before) || before < 1)
-      fail(`field "labelRankBefore": expected a number >= 1, got ${JSON.stringify(before)}`);
-    const candidates = o.candidates;
-    if (!Array.isArray(candidates) || candidates.some((c) => !Number.isInteger(c) || c < 1))
-      fail(`field "candidates": expected an array of positive item ids`);
-    const items = candidates as number[];
-    const scores = o.scores;
-    if (
-      !Array.isArray(scores) ||
-      scores.length !== items.length ||
-      scores.some((s) => s !== null && typeof s !== "number")
-    )
-      fail(`field "scores": expected ${items.length} numbers (or null), one per candidate`);
-    const after = o.labelRankAfter === null ? null : posInt("labelRankAfter");
-    if (after !== null && items[after - 1] !== label)
-      fail(`field "labelRankAfter": candidate ${after} is ${items[after - 1]}, not the label ${label}`);
-    if (after === null && items.includes(label))
-      fail(`field "labelRankAfter": null, but the label ${label} is among the candidates`);
-    const key = `${split}:${user}`;
-    if (seen.has(key)) fail(`${split} user ${user} appears twice`);
-    seen.add(key);
-    return {
-      split,
-      user,
-      label,
-      candidates: items,
-      scores: (scores as Array<number | null>).map((s) => (s === null ? Number.NEGATIVE_INFINITY : s)),
-      labelRankBefore: before as number,
-      labelRankAfter: after,
-    };
-  });
+  return parseJsonLines(
+    text,
+    file,
+    "expected a JSON object",
+    ({ fields: o, fail, positiveInt: posInt, rank }) => {
+      if (o.split !== "val" && o.split !== "test")
+        fail(`field "split": expected "val" or "test", got ${JSON.stringify(o.split)}`);
+      const split = o.split as Split;
+      const user = posInt("user");
+      const label = posInt("label");
+      const before = rank("labelRankBefore");
+      const candidates = o.candidates;
+      if (!Array.isArray(candidates) || candidates.some((c) => !Number.isInteger(c) || c < 1))
+        fail(`field "candidates": expected an array of positive item ids`);
+      const items = candidates as number[];
+      const scores = o.scores;
+      if (
+        !Array.isArray(scores) ||
+        scores.length !== items.length ||
+        scores.some((s) => s !== null && typeof s !== "number")
+      )
+        fail(`field "scores": expected ${items.length} numbers (or null), one per candidate`);
+      const after = o.labelRankAfter === null ? null : posInt("labelRankAfter");
+      if (after !== null && items[after - 1] !== label)
+        fail(`field "labelRankAfter": candidate ${after} is ${items[after - 1]}, not the label ${label}`);
+      if (after === null && items.includes(label))
+        fail(`field "labelRankAfter": null, but the label ${label} is among the candidates`);
+      const key = `${split}:${user}`;
+      if (seen.has(key)) fail(`${split} user ${user} appears twice`);
+      seen.add(key);
+      return {
+        split,
+        user,
+        label,
+        candidates: items,
+        scores: (scores as Array<number | null>).map((s) => (s === null ? Number.NEGATIVE_INFINITY : s)),
+        labelRankBefore: before,
+        labelRankAfter: after,
+      };
+    },
+  );
 }
 
 /** Splits present in a run file, validation first. */

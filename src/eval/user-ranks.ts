@@ -32,15 +32,13 @@ export function parseUserRanks(text: string, file: string): UserRank[] {
   return parseJsonLines(text, file, "expected an object {user, label, rank}", (line) => {
     const user = line.positiveInt("user");
     const label = line.positiveInt("label");
-    const { rank, ties } = line.fields;
-    if (typeof rank !== "number" || !Number.isFinite(rank) || rank < 1)
-      line.fail(`field "rank": expected a number >= 1, got ${JSON.stringify(rank)}`);
+    const rank = line.rank("rank");
+    const { ties } = line.fields;
     if (ties !== undefined && (typeof ties !== "number" || !Number.isInteger(ties) || ties < 0))
       line.fail(`field "ties": expected a non-negative integer, got ${JSON.stringify(ties)}`);
     if (seen.has(user)) line.fail(`user ${user} appears twice`);
     seen.add(user);
-    const r = rank as number;
-    return ties ? { user, label, rank: r, ties: ties as number } : { user, label, rank: r };
+    return ties ? { user, label, rank, ties: ties as number } : { user, label, rank };
   });
 }
 

@@ -75,16 +75,13 @@ export function parseCandidates(text: string, file: string): CandidateRecord[] {
     text,
     file,
     "expected an object {split, user, label, labelRank, candidates, scores}",
-    ({ fields: o, fail, positiveInt }) => {
+    ({ fields: o, fail, positiveInt, rank }) => {
       if (o.split !== "val" && o.split !== "test")
         fail(`field "split": expected "val" or "test", got ${JSON.stringify(o.split)}`);
       const split = o.split as EvalSplit;
       const user = positiveInt("user");
       const label = positiveInt("label");
-      const labelRank = o.labelRank;
-      if (typeof labelRank !== "number" || !Number.isFinite(labelRank) || labelRank < 1) {
-        fail(`field "labelRank": expected a number >= 1, got ${JSON.stringify(labelRank)}`);
-      }
+      const labelRank = rank("labelRank");
       const candidates = o.candidates;
       if (
         !Array.isArray(candidates) ||
@@ -109,7 +106,7 @@ export function parseCandidates(text: string, file: string): CandidateRecord[] {
         split,
         user,
         label,
-        labelRank: labelRank as number,
+        labelRank,
         candidates: cands,
         scores: scores as number[],
       };

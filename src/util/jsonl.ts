@@ -12,6 +12,8 @@ export interface JsonLine {
   fail(reason: string): never;
   /** The field as an integer >= 1; anything else fails the line. */
   positiveInt(name: string): number;
+  /** The field as a finite number >= 1 (a rank, maybe fractional); anything else fails the line. */
+  rank(name: string): number;
 }
 
 /** `notAnObject`: the reason given when a line is valid JSON but not an object. */
@@ -43,7 +45,13 @@ export function parseJsonLines<T>(
         fail(`field "${name}": expected a positive integer, got ${JSON.stringify(v)}`);
       return v as number;
     };
-    out.push(parseLine({ fields, fail, positiveInt }));
+    const rank = (name: string): number => {
+      const v = fields[name];
+      if (typeof v !== "number" || !Number.isFinite(v) || v < 1)
+        fail(`field "${name}": expected a number >= 1, got ${JSON.stringify(v)}`);
+      return v as number;
+    };
+    out.push(parseLine({ fields, fail, positiveInt, rank }));
   });
   return out;
 }
