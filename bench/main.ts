@@ -8,6 +8,7 @@ const BENCHMARKS: Record<string, string> = {
   baselines: "SASRec, BERT4Rec, NARM training step vs a PyTorch re-implementation of the authors' models",
   llm: "Llama forward tokens/s, our engine vs llama.cpp (same F32 model, same threads); LoRA examples/s",
   efficiency: "time to rank 20 candidates: verbalizer (one forward) vs generating the titles (paper Fig. 3)",
+  grid: "issue 9's baseline grid (resumable driver: `grid run`) and its table (`grid table`); not a benchmark",
   serve:
     "HTTP serving load test: retrieval, LLM ranking (tiny GGUF), 1M-item catalogue, kill -9 fault scenario",
 };
