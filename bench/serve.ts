@@ -1,9 +1,11 @@
 // Serving load test: `npm run bench -- serve [--run <run>] [--duration 10] [--rates 100,200,400]
 //   [--rank-rate 20] [--threads 1] [--batch-window-ms n] [--batch-size n] [--items 1000000] [--catalogue-rates 10,20]
-//   [--skip-retrieval] [--skip-rank] [--skip-catalogue] [--skip-fault]`
+//   [--skip-retrieval] [--skip-rank] [--skip-catalogue] [--skip-fault] [--skip-autocannon]`
 //
-// Everything on 127.0.0.1, bounded (each load step runs --duration seconds at a fixed request rate through
-// autocannon, after a short warm-up). The server is a separate process (`llamarec serve`, from source):
+// Everything on 127.0.0.1, bounded (each load step runs --duration seconds after a 2 s warm-up). Load is
+// open-loop at a fixed rate (bench/serve-load.ts: request i due at i / rate, latency from its due time, every
+// request counted); one same-run line repeats GET /healthz through autocannon's `overallRate`, the previous
+// method, for comparison. The server is a separate process (`llamarec serve`, from source):
 //   1. retrieval only on a trained run (default: LRURec trained 1 iteration on the bundled ml-latest-small,
 //      which has the real catalogue size; weights do not change latency): POST /v1/recommend {user_id}
 //      at each rate for random users of the dataset, whose states were built once before (warm cache); baseline in the same run: GET /healthz at the same rate (HTTP + loopback floor);
@@ -17,6 +19,7 @@
 // Prints a Markdown table; goals (issue 11): retrieval p99 < 20 ms at 200/s, ranking p99 < 100 ms at 20/s,
 // 1M-item retrieval p99 < 50 ms.
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,6 +34,7 @@ import { add } from "../src/tensor/ops/elementwise.js";
 import { matmul } from "../src/tensor/ops/matmul.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { faultScenario, postJson, type ServeChild, startListening, startServe } from "./serve-fault.js";
+import { type LoadResult, openLoop } from "./serve-load.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 function arg(name: string, fallback: string): string {
@@ -44,52 +48,17 @@ const rankRate = Number(arg("--rank-rate", "20"));
 const items = Number(arg("--items", "1000000"));
 const catalogueRates = arg("--catalogue-rates", "10,20").split(",").map(Number);
 
-interface AutocannonResult {
-  latency: { p50: number; p99: number; mean: number; max: number };
-  requests: { average: number; total: number };
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-}
-type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
-const autocannonSpecifier = "autocannon"; // untyped package: loaded by name
-const autocannon = (await import(autocannonSpecifier)).default as Autocannon;
-
 interface Row {
   scenario: string;
   rate: number;
-  result: AutocannonResult;
-  cpuMs?: number;
+  result: LoadResult;
+  cpuMs: number;
   extra?: string;
 }
 const rows: Row[] = [];
-
-async function load(
-  url: string,
-  rate: number,
-  seconds: number,
-  method: "GET" | "POST",
-  path: string,
-  body?: () => unknown,
-): Promise<AutocannonResult> {
-  return autocannon({
-    url,
-    connections: Math.max(4, Math.min(64, Math.ceil(rate / 10))),
-    duration: seconds,
-    overallRate: rate,
-    timeout: 10,
-    requests: [
-      {
-        method,
-        path,
-        headers: { "content-type": "application/json" },
-        ...(body
-          ? { setupRequest: (req: Record<string, unknown>) => ({ ...req, body: JSON.stringify(body()) }) }
-          : {}),
-      },
-    ],
-  });
-}
+let inProcess = "";
+let autocannonNote = "";
+const ms = (x: number) => (x < 10 ? x.toFixed(1) : x.toFixed(0));
 
 async function step(
   scenario: string,
@@ -100,17 +69,43 @@ async function step(
   body?: () => unknown,
   extra?: () => Promise<string>,
 ) {
-  await load(url, rate, 2, method, path, body); // warm-up
+  await openLoop({ url, rate, seconds: 2, method, path, ...(body ? { body } : {}) }); // warm-up
   // Server CPU seconds per request: what a request costs, whatever else the machine is running.
   const cpu0 = await metric(url, "llamarec_process_cpu_seconds_total");
-  const result = await load(url, rate, duration, method, path, body);
+  const result = await openLoop({ url, rate, seconds: duration, method, path, ...(body ? { body } : {}) });
   const cpuSeconds = (await metric(url, "llamarec_process_cpu_seconds_total")) - cpu0;
-  const cpuMs = (cpuSeconds * 1000) / Math.max(1, result.requests.total);
+  const cpuMs = (cpuSeconds * 1000) / Math.max(1, result.finished);
   rows.push({ scenario, rate, result, cpuMs, ...(extra ? { extra: await extra() } : {}) });
+  const l = result.latency;
   console.error(
-    `${scenario} @ ${rate}/s: ${result.requests.average.toFixed(1)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, server CPU ${cpuMs.toFixed(2)} ms/request, non-2xx ${result.non2xx}, errors ${result.errors}`,
+    `${scenario} @ ${rate}/s: ${result.achieved.toFixed(1)} req/s (${result.finished}/${result.sent}), p50 ${ms(l.p50)} ms, p99 ${ms(l.p99)} ms, max ${ms(l.max)} ms, send lag p99 ${ms(result.sendLag.p99)} ms, server CPU ${cpuMs.toFixed(2)} ms/request, non-2xx ${result.non2xx}, errors ${result.errors + result.timeouts}`,
   );
 }
+
+/** The previous method, for comparison in the same run: autocannon 9 `overallRate` (see bench/serve-load.ts). */
+async function autocannonStep(url: string, rate: number) {
+  const run = () =>
+    autocannon({
+      url,
+      connections: Math.max(4, Math.min(64, Math.ceil(rate / 10))),
+      duration,
+      overallRate: rate,
+      timeout: 10,
+      requests: [{ method: "GET", path: "/healthz" }],
+    });
+  const r = await run();
+  console.error(
+    `GET /healthz through autocannon overallRate @ ${rate}/s: p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, ${r.requests.total} requests, ${r.latency.totalCount} histogram samples`,
+  );
+  return `GET /healthz at ${rate}/s through autocannon 9 \`overallRate\` (the previous method: per-connection budgets refilled each second, sent back to back; 1 ms expected interval in its coordinated-omission correction), same server, same run: p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms (${r.requests.total} answers, ${r.latency.totalCount} histogram samples)`;
+}
+interface AutocannonResult {
+  latency: { p50: number; p99: number; totalCount: number };
+  requests: { total: number };
+}
+const autocannon = createRequire(import.meta.url)("autocannon") as (
+  opts: Record<string, unknown>,
+) => Promise<AutocannonResult>;
 
 async function stop(s: ServeChild) {
   s.child.kill("SIGTERM");
@@ -166,6 +161,8 @@ try {
   if (!flag("--skip-retrieval")) {
     for (const u of users) await postJson(`${s.url}/v1/recommend`, { user_id: u, rank: false });
     for (const rate of rates) await step("GET /healthz (baseline)", s.url, rate, "GET", "/healthz");
+    if (!flag("--skip-autocannon"))
+      autocannonNote = await autocannonStep(s.url, rates.includes(200) ? 200 : rates[0]!);
     for (const rate of rates) {
       await step("recommend, retrieval only", s.url, rate, "POST", "/v1/recommend", () => ({
         user_id: pick(users),
@@ -219,89 +216,10 @@ try {
 
   // 3. Catalogue scale.
   if (!flag("--skip-catalogue")) {
-    // Same-run baselines, in process: scoring 1M items, SIMD scorer vs the general GEMM; state update vs rebuild.
-    console.error(`building an LRURec over ${items} items (d 64) ...`);
-    const model = new LruRec({ numItems: items, hiddenDim: 64, numBlocks: 2, seed: 1 });
-    const inc = new LruIncremental(model);
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    // Median wall time and median CPU time (user + system) of n calls, in ms.
-    let lastCpu = 0;
-    const time = (f: () => void, n: number) => {
-      const walls: number[] = [];
-      const cpus: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const c = process.cpuUsage();
-        const t = performance.now();
-        f();
-        walls.push(performance.now() - t);
-        const d = process.cpuUsage(c);
-        cpus.push((d.user + d.system) / 1000);
-      }
-      lastCpu = median(cpus);
-      return median(walls);
-    };
-    const cpu = () => lastCpu.toFixed(2);
-    const state = inc.fromHistory([1, 2, 3]);
-    const table = model.embedding.token.weight.data;
-    const bias = model.model.bias.data;
-    // Exact scoring on one thread (the baseline of the lines below), on two, and the int8-bounded top-k.
-    const exact1 = new CatalogueScorer(table, bias, items + 1, 64, { threads: 1, quantized: false });
-    const fast = new CatalogueScorer(table, bias, items + 1, 64, { threads: 2 });
-    const hs = Array.from({ length: 8 }, (_, u) =>
-      inc.fromHistory(Array.from({ length: 20 }, (_, j) => 1 + ((u * 7919 + j * 104729) % items))),
-    );
-    let which = 0;
-    const next = () => hs[which++ % hs.length]!.output;
-    const seen = new Set([1, 2, 3]);
-    exact1.score(next());
-    fast.top(next(), 20, seen);
-    const simd = time(() => exact1.score(next()), 15);
-    const simdCpu = cpu();
-    const simd2 = time(() => fast.score(next()), 15);
-    const simd2Cpu = cpu();
-    const exactTop = time(() => topItems(exact1.score(next()), 20, seen), 15);
-    const exactTopCpu = cpu();
-    const shortlists: number[] = [];
-    const fastTop = time(() => {
-      fast.top(next(), 20, seen);
-      shortlists.push(fast.lastTop.shortlist);
-    }, 15);
-    const fastTopCpu = cpu();
-    let agree = 0;
-    for (const h of hs) {
-      const a = fast.top(h.output, 20, seen);
-      const e = topItems(exact1.score(h.output), 20, seen);
-      if (JSON.stringify(a) === JSON.stringify(e)) agree++;
-    }
-    exact1.dispose();
-    fast.dispose();
-    const gemm = time(() => {
-      const sc = matmul(new Tensor(state.output, [1, 64]), model.embedding.token.weight, { transB: true });
-      add(sc, model.model.bias);
-    }, 5);
-    const gemmCpu = cpu();
-    const hist = (n: number) => Array.from({ length: n }, (_, i) => 1 + ((i * 7919) % items));
-    const long = inc.fromHistory(hist(1000));
-    const stepMs = time(() => inc.step(long, 42), 50);
-    const stepCpu = cpu();
-    const rebuild150 = time(() => inc.fromHistory(hist(150)), 10);
-    const r150Cpu = cpu();
-    const rebuild1000 = time(() => inc.fromHistory(hist(1000)), 5);
-    const r1000Cpu = cpu();
-    const n = items.toLocaleString("en-US");
-    const inProcess = [
-      `| score ${n} items, SIMD scorer (table kept in wasm memory), 1 thread | ${simd.toFixed(1)} (${simdCpu}) | general GEMM path ${gemm.toFixed(1)} (${gemmCpu}) ms: ${(gemm / simd).toFixed(1)}× |`,
-      `| score ${n} items, SIMD scorer, 2 threads | ${simd2.toFixed(1)} (${simd2Cpu}) | 1 thread ${simd.toFixed(1)} (${simdCpu}) ms: ${(simd / simd2).toFixed(1)}× |`,
-      `| top 20 of ${n} items: int8 bounds + exact rescoring of a shortlist (median ${median(shortlists)} rows), 2 threads | ${fastTop.toFixed(1)} (${fastTopCpu}) | exact scores + topItems, 1 thread ${exactTop.toFixed(1)} (${exactTopCpu}) ms: ${(exactTop / fastTop).toFixed(1)}×; same top 20 for ${agree}/${hs.length} users |`,
-      `| user state: one event (incremental step) | ${stepMs.toFixed(2)} (${stepCpu}) | rebuild from 150 items ${rebuild150.toFixed(2)} (${r150Cpu}) ms: ${(rebuild150 / stepMs).toFixed(0)}×; from 1,000 items ${rebuild1000.toFixed(2)} (${r1000Cpu}) ms: ${(rebuild1000 / stepMs).toFixed(0)}× |`,
-    ];
-    console.error(inProcess.join("\n"));
-    rows.push({
-      scenario: "__inprocess__",
-      rate: 0,
-      result: null as unknown as AutocannonResult,
-      extra: inProcess.join("\n"),
-    });
+    // In a function: its 1M-item model and scorers are garbage before the load steps below (this process
+    // is the load generator; a large heap here would add GC pauses to its send times).
+    inProcess = inProcessBaselines();
+    console.error(inProcess);
 
     const dir = join(work, "catalogue");
     mkdirSync(dir);
@@ -347,22 +265,104 @@ try {
   }
 
   console.log(
-    "\n| scenario | target rate (req/s) | achieved (req/s) | p50 (ms) | p99 (ms) | server CPU (ms/request) | non-2xx / errors | notes |",
+    "\n| scenario | target rate (req/s) | achieved (req/s) | p50 (ms) | p99 (ms) | max (ms) | server CPU (ms/request) | non-2xx / errors | notes |",
   );
-  console.log("|---|---:|---:|---:|---:|---:|---:|---|");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---|");
   for (const r of rows) {
-    if (r.scenario === "__inprocess__") continue;
     const x = r.result;
+    const notes = [`${x.finished}/${x.sent} answered`, `send lag p99 ${ms(x.sendLag.p99)} ms`, r.extra]
+      .filter(Boolean)
+      .join("; ");
     console.log(
-      `| ${r.scenario} | ${r.rate} | ${x.requests.average.toFixed(1)} | ${x.latency.p50} | ${x.latency.p99} | ${(r.cpuMs ?? 0).toFixed(2)} | ${x.non2xx} / ${x.errors + x.timeouts} | ${r.extra ?? ""} |`,
+      `| ${r.scenario} | ${r.rate} | ${x.achieved.toFixed(1)} | ${ms(x.latency.p50)} | ${ms(x.latency.p99)} | ${ms(x.latency.max)} | ${r.cpuMs.toFixed(2)} | ${x.non2xx} / ${x.errors + x.timeouts} | ${notes} |`,
     );
   }
-  const ip = rows.find((r) => r.scenario === "__inprocess__");
-  if (ip)
+  if (autocannonNote) console.log(`\n${autocannonNote}`);
+  if (inProcess)
     console.log(
-      `\n| in process (median) | wall (CPU) ms | same-run baseline, wall (CPU) |\n|---|---:|---|\n${ip.extra}`,
+      `\n| in process (median) | wall (CPU) ms | same-run baseline, wall (CPU) |\n|---|---:|---|\n${inProcess}`,
     );
   if (fault) console.log(`\nFault scenario: ${fault}`);
 } finally {
   rmSync(work, { recursive: true, force: true });
+}
+
+/** Same-run baselines, in process: scoring 1M items, SIMD scorer vs the general GEMM; state update vs rebuild. */
+function inProcessBaselines(): string {
+  console.error(`building an LRURec over ${items} items (d 64) ...`);
+  const model = new LruRec({ numItems: items, hiddenDim: 64, numBlocks: 2, seed: 1 });
+  const inc = new LruIncremental(model);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  // Median wall time and median CPU time (user + system) of n calls, in ms.
+  let lastCpu = 0;
+  const time = (f: () => void, n: number) => {
+    const walls: number[] = [];
+    const cpus: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const c = process.cpuUsage();
+      const t = performance.now();
+      f();
+      walls.push(performance.now() - t);
+      const d = process.cpuUsage(c);
+      cpus.push((d.user + d.system) / 1000);
+    }
+    lastCpu = median(cpus);
+    return median(walls);
+  };
+  const cpu = () => lastCpu.toFixed(2);
+  const state = inc.fromHistory([1, 2, 3]);
+  const table = model.embedding.token.weight.data;
+  const bias = model.model.bias.data;
+  // Exact scoring on one thread (the baseline of the lines below), on two, and the int8-bounded top-k.
+  const exact1 = new CatalogueScorer(table, bias, items + 1, 64, { threads: 1, quantized: false });
+  const fast = new CatalogueScorer(table, bias, items + 1, 64, { threads: 2 });
+  const hs = Array.from({ length: 8 }, (_, u) =>
+    inc.fromHistory(Array.from({ length: 20 }, (_, j) => 1 + ((u * 7919 + j * 104729) % items))),
+  );
+  let which = 0;
+  const next = () => hs[which++ % hs.length]!.output;
+  const seen = new Set([1, 2, 3]);
+  exact1.score(next());
+  fast.top(next(), 20, seen);
+  const simd = time(() => exact1.score(next()), 15);
+  const simdCpu = cpu();
+  const simd2 = time(() => fast.score(next()), 15);
+  const simd2Cpu = cpu();
+  const exactTop = time(() => topItems(exact1.score(next()), 20, seen), 15);
+  const exactTopCpu = cpu();
+  const shortlists: number[] = [];
+  const fastTop = time(() => {
+    fast.top(next(), 20, seen);
+    shortlists.push(fast.lastTop.shortlist);
+  }, 15);
+  const fastTopCpu = cpu();
+  let agree = 0;
+  for (const h of hs) {
+    const a = fast.top(h.output, 20, seen);
+    const e = topItems(exact1.score(h.output), 20, seen);
+    if (JSON.stringify(a) === JSON.stringify(e)) agree++;
+  }
+  exact1.dispose();
+  fast.dispose();
+  const gemm = time(() => {
+    const sc = matmul(new Tensor(state.output, [1, 64]), model.embedding.token.weight, { transB: true });
+    add(sc, model.model.bias);
+  }, 5);
+  const gemmCpu = cpu();
+  const hist = (n: number) => Array.from({ length: n }, (_, i) => 1 + ((i * 7919) % items));
+  const long = inc.fromHistory(hist(1000));
+  const stepMs = time(() => inc.step(long, 42), 50);
+  const stepCpu = cpu();
+  const rebuild150 = time(() => inc.fromHistory(hist(150)), 10);
+  const r150Cpu = cpu();
+  const rebuild1000 = time(() => inc.fromHistory(hist(1000)), 5);
+  const r1000Cpu = cpu();
+  const n = items.toLocaleString("en-US");
+  const lines = [
+    `| score ${n} items, SIMD scorer (table kept in wasm memory), 1 thread | ${simd.toFixed(1)} (${simdCpu}) | general GEMM path ${gemm.toFixed(1)} (${gemmCpu}) ms: ${(gemm / simd).toFixed(1)}× |`,
+    `| score ${n} items, SIMD scorer, 2 threads | ${simd2.toFixed(1)} (${simd2Cpu}) | 1 thread ${simd.toFixed(1)} (${simdCpu}) ms: ${(simd / simd2).toFixed(1)}× |`,
+    `| top 20 of ${n} items: int8 bounds + exact rescoring of a shortlist (median ${median(shortlists)} rows), 2 threads | ${fastTop.toFixed(1)} (${fastTopCpu}) | exact scores + topItems, 1 thread ${exactTop.toFixed(1)} (${exactTopCpu}) ms: ${(exactTop / fastTop).toFixed(1)}×; same top 20 for ${agree}/${hs.length} users |`,
+    `| user state: one event (incremental step) | ${stepMs.toFixed(2)} (${stepCpu}) | rebuild from 150 items ${rebuild150.toFixed(2)} (${r150Cpu}) ms: ${(rebuild150 / stepMs).toFixed(0)}×; from 1,000 items ${rebuild1000.toFixed(2)} (${r1000Cpu}) ms: ${(rebuild1000 / stepMs).toFixed(0)}× |`,
+  ];
+  return lines.join("\n");
 }
