@@ -20,11 +20,18 @@ const dir = arg("--dir", ".");
 
 const started = performance.now();
 const model = new LruRec({ numItems, hiddenDim: d, numBlocks: 2, seed: 1 });
-const ids = Array.from({ length: numItems + 1 }, (_, i) => (i === 0 ? "" : String(i)));
-const titles = Array.from({ length: numItems + 1 }, (_, i) => (i === 0 ? "" : `Item ${i}`));
-// Zipf-like popularity, so "most popular" is well defined without any users.
+// Zipf-like popularity, so "most popular" is well defined without any users. Ids and titles are made on
+// demand: the catalogue stores them compactly and nothing here keeps a million strings alive.
 const popularity = Float32Array.from({ length: numItems + 1 }, (_, i) => (i === 0 ? 0 : numItems / i));
-const catalogue = new Catalogue(numItems, ids, titles, [""], () => [], popularity);
+const catalogue = new Catalogue({
+  numItems,
+  itemId: (i) => String(i),
+  title: (i) => `Item ${i}`,
+  numUsers: 0,
+  userId: () => "",
+  history: () => [],
+  popularity,
+});
 const stateModel = lruStateModel(model);
 stateModel.scores([stateModel.fromHistory([1])]); // builds the SIMD scorer's copy of the item table
 const store = new SqliteEventStore(join(dir, "catalogue-events.sqlite"));

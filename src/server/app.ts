@@ -215,8 +215,8 @@ export async function createServer(
         let outcome: Awaited<ReturnType<RankingQueue["rank"]>>;
         try {
           outcome = await ranking.rank(
-            recent.map((i) => catalogue.titles[i] ?? ""),
-            candidates.map((i) => catalogue.titles[i] ?? ""),
+            recent.map((i) => catalogue.title(i)),
+            candidates.map((i) => catalogue.title(i)),
           );
         } catch (err) {
           if (err instanceof QueueFullError) {
@@ -242,8 +242,8 @@ export async function createServer(
         }
       }
       const items = candidates.slice(0, k).map((i, p) => ({
-        item_id: catalogue.itemIds[i]!,
-        title: catalogue.titles[i] ?? "",
+        item_id: catalogue.itemId(i),
+        title: catalogue.title(i),
         score: scores[p]!,
       }));
       return {
@@ -291,8 +291,8 @@ export async function createServer(
       const i = catalogue.item(request.params.id);
       if (i === 0) throw new HttpError(404, "not_found", `item ${request.params.id} is not in the catalogue`);
       return {
-        item_id: catalogue.itemIds[i]!,
-        title: catalogue.titles[i] ?? "",
+        item_id: catalogue.itemId(i),
+        title: catalogue.title(i),
         popularity: catalogue.popularity[i]!,
       };
     },
@@ -308,13 +308,13 @@ export async function createServer(
         user_id: userId,
         dataset_items: catalogue
           .knownHistory(userId)
-          .map((i) => ({ item_id: catalogue.itemIds[i]!, title: catalogue.titles[i] ?? "" })),
+          .map((i) => ({ item_id: catalogue.itemId(i), title: catalogue.title(i) })),
         events: events.map((e) => {
           const i = catalogue.item(e.itemId);
           return {
             position: e.position,
             item_id: e.itemId,
-            title: i > 0 ? (catalogue.titles[i] ?? "") : null,
+            title: i > 0 ? catalogue.title(i) : null,
             timestamp: e.timestamp / 1000,
             known: i > 0,
           };

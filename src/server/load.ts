@@ -51,8 +51,7 @@ export async function loadServing(o: LoadServingOptions): Promise<LoadedServing>
       // titles now (remembered by the prompt builder's caching tokenizer) instead of in requests.
       const started = performance.now();
       const warm = Math.min(catalogue.numItems, o.warmTitles ?? 20_000);
-      for (let r = 0; r < warm; r++)
-        tools.prompts.truncateTitle(catalogue.titles[catalogue.popular[r]!] ?? "");
+      for (let r = 0; r < warm; r++) tools.prompts.truncateTitle(catalogue.title(catalogue.popular[r]!));
       if (warm > 0)
         log(`${warm} titles tokenized for prompts in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       ranking = new RankingQueue(tools, o.ranking);

@@ -34,7 +34,9 @@ beforeAll(async () => {
   const services = await loadServing({ runDir: run.runDir, store: `sqlite:${run.dir}/probe.sqlite` });
   knownHistory = new Map();
   for (const u of ["1", "2", "3", "7"]) knownHistory.set(u, [...services.catalogue.knownHistory(u)]);
-  itemIds = [...services.catalogue.itemIds];
+  itemIds = Array.from({ length: services.catalogue.numItems + 1 }, (_, i) =>
+    i === 0 ? "" : services.catalogue.itemId(i),
+  );
   await services.store.close();
 }, 300_000);
 afterAll(() => {

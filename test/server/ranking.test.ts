@@ -179,12 +179,12 @@ describe("ranking in the server", () => {
     const plain = await recommend(server, { user_id: "3", k: 20, rank: false });
     const ranked = await recommend(server, { user_id: "3", k: 20 });
     expect(ranked.body.ranked).toBe(true);
-    const titles = (ids: string[]) => ids.map((id) => s.catalogue.titles[s.catalogue.item(id)]!);
+    const titles = (ids: string[]) => ids.map((id) => s.catalogue.title(s.catalogue.item(id)));
     const history = titles(
       s.catalogue
         .knownHistory("3")
         .slice(-20)
-        .map((i) => s.catalogue.itemIds[i]!),
+        .map((i) => s.catalogue.itemId(i)),
     );
     const t = s.ranking!.tools;
     const prompt = t.prompts.build({ history, candidates: titles(plain.body.items.map((i) => i.item_id)) });
