@@ -204,6 +204,29 @@ describe("batching hooks", () => {
       const c = m.scoreNext(Int32Array.of(0, 0, 3, 4, 5, 9), 1, 6);
       expect([...a]).not.toEqual([...c]);
     });
+
+    // Evaluation scores users in chunks: histories of every length side by side, full windows among them
+    // (the test input train + val is one item longer than the validation input: it must be read the same way).
+    it(`${model}: a row's scores do not depend on the other rows of the batch (full, empty, any length)`, () => {
+      const L = 8;
+      const m = createRetriever(model, { numItems: 30, maxLen: L, hiddenDim: 8, seed: 4 });
+      const rows = [
+        [1, 2, 3, 4, 5, 6, 7, 8], // full window
+        [0, 0, 0, 0, 0, 9, 10, 11],
+        [0, 0, 0, 0, 0, 0, 0, 0], // empty history
+        [0, 12, 13, 14, 15, 16, 17, 18],
+        [0, 0, 0, 0, 0, 0, 0, 19],
+      ];
+      const width = 31;
+      const together = m.scoreNext(Int32Array.from(rows.flat()), rows.length, L);
+      rows.forEach((row, r) => {
+        const alone = m.scoreNext(Int32Array.from(row), 1, L);
+        for (let i = 1; i < width; i++) expect(together[r * width + i]).toBeCloseTo(alone[i]!, 5);
+      });
+      // The last item matters: two histories that differ only in it score differently.
+      const last = m.scoreNext(Int32Array.of(1, 2, 3, 4, 5, 6, 7, 20), 1, L);
+      expect([...last.subarray(1)]).not.toEqual([...together.subarray(1, width)]);
+    });
   }
 });
 
