@@ -12,7 +12,8 @@
  *
  * Two comparisons of the models themselves (not timings) with the same reference, 1 thread:
  *   --check      same weights, no dropout, one ML batch: loss and every parameter's gradient, llamarec vs the
- *                reference in llamarec's variant (standard layer norm, exact GELU);
+ *                reference in llamarec's variant (standard layer norm, exact GELU); and the inference scores of
+ *                32 users' validation and test inputs (full windows among them);
  *   --curve N    N training steps of both sides on the same batches (epoch after epoch), each from its own
  *                init (`--init authors`: the reference's embeddings of SASRec/BERT4Rec at N(0, 1) as theirs;
  *                `--init llamarec`: truncated normal as llamarec), dropout 0.2: mean loss per eighth.
@@ -27,7 +28,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadDataset } from "../src/data/index.js";
-import { TrainingBatches } from "../src/retrievers/batches.js";
+import {
+  encodeEvaluationRow,
+  evaluationHistory,
+  evaluationUsers,
+  TrainingBatches,
+} from "../src/retrievers/batches.js";
 import { createRetriever } from "../src/retrievers/registry.js";
 import type { SequenceBatch, WeightLike } from "../src/retrievers/types.js";
 import { llamaRecNoDecay } from "../src/retrievers/weight-decay.js";
@@ -212,6 +218,20 @@ function checkGradients(py: string, name: string, dir: string): void {
   const batch = batchesOf.get(name)![0]!;
   model.setTraining(true);
   const loss = model.lossAndBackward(batch);
+  // Evaluation rows of 32 users (the longest histories first: full windows), validation then test input each.
+  const scoreUsers = evaluationUsers(dataset, "test")
+    .sort((a, b) => (dataset.train[b]?.length ?? 0) - (dataset.train[a]?.length ?? 0) || a - b)
+    .filter((_, i) => i % 19 === 0)
+    .slice(0, 32);
+  const scoreTokens = new Int32Array(scoreUsers.length * 2 * maxLen);
+  let fullWindows = 0;
+  scoreUsers.forEach((u, i) => {
+    (["val", "test"] as const).forEach((split, j) => {
+      const h = evaluationHistory(dataset, split, u);
+      if (h.length >= maxLen) fullWindows++;
+      encodeEvaluationRow(h, maxLen, scoreTokens, 2 * i + j);
+    });
+  });
   const r = callReference(py, dir, {
     gradients: true,
     settings: { numItems: dataset.numItems, batchSize, maxLen, dropout: 0, variant: "llamarec" },
@@ -221,10 +241,37 @@ function checkGradients(py: string, name: string, dir: string): void {
         name,
         batches: [{ tokens: Array.from(batch.tokens), labels: Array.from(batch.labels) }],
         weights: Object.fromEntries(params.map(([n, p]) => [n, Array.from(p.data)])),
+        scoreTokens: Array.from(scoreTokens),
       },
     ],
-  }) as { loss: number; grads: Record<string, number[]> };
+  }) as { loss: number; grads: Record<string, number[]>; scores: number[] };
   console.log(`${name}: loss llamarec ${loss.toFixed(6)}, PyTorch ${r.loss.toFixed(6)}`);
+  // Inference at validation and test lengths (test input = val input + the validation item; full windows
+  // among them): the same scores, so the same ranks.
+  const ours = model.scoreNext(scoreTokens, scoreUsers.length * 2, maxLen);
+  let maxDiff = 0;
+  let maxAbs = 0;
+  let sameTop10 = 0;
+  const V = dataset.numItems + 1;
+  const top10 = (row: ArrayLike<number>) =>
+    Array.from({ length: V - 1 }, (_, i) => i + 1)
+      .sort((a, b) => row[b]! - row[a]! || a - b)
+      .slice(0, 10)
+      .join();
+  for (let row = 0; row < scoreUsers.length * 2; row++) {
+    const a = ours.subarray(row * V, (row + 1) * V);
+    const b = r.scores.slice(row * V, (row + 1) * V);
+    for (let i = 1; i < V; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
+      maxAbs = Math.max(maxAbs, Math.abs(b[i]!));
+    }
+    if (top10(a) === top10(b)) sameTop10++;
+  }
+  console.log(
+    `  inference scores of ${scoreUsers.length} users at validation and test inputs (${fullWindows} full windows): ` +
+      `max |difference| ${maxDiff.toExponential(1)} (max |score| ${maxAbs.toExponential(1)}); same top-10 in ` +
+      `${sameTop10} of ${scoreUsers.length * 2} rows`,
+  );
   for (const [n, p] of params) {
     const g = p.grad!;
     const t = r.grads[n]!;

@@ -353,7 +353,25 @@ def run_model(name, spec, s, threads):
         loss.backward()
         named = dict(model.named_parameters())
         grads = {o: named[torch_name(o, name)].grad.flatten().tolist() for o in spec.get("weights", {})}
-        return {"loss": loss.item(), "grads": grads}
+        return {"loss": loss.item(), "grads": grads, "scores": next_scores()}
+
+    def next_scores():
+        """Inference scores [rows, V + 1] of left-padded evaluation rows (`scoreTokens`), as llamarec's scoreNext:
+        NARM over the history (their right-padded packed layout), SASRec at the last position, BERT4Rec at a
+        mask token after the history (the oldest position dropped)."""
+        if "scoreTokens" not in spec:
+            return None
+        t = torch.tensor(spec["scoreTokens"], dtype=torch.long).view(-1, L)
+        model.eval()
+        with torch.no_grad():
+            if name == "narm":
+                out = model(*narm_inputs(t))
+            elif name == "sasrec":
+                out = model(t)[:, -1, :]
+            else:
+                x = torch.cat([t[:, 1:], torch.full((t.size(0), 1), V + 1, dtype=torch.long)], 1)
+                out = model(x)[:, -1, : V + 1]
+        return out.flatten().tolist()
 
     out["first"] = first_gradients if "weights" in spec else None
     return out, timed_step
