@@ -71,11 +71,18 @@ async function step(
 ) {
   await openLoop({ url, rate, seconds: 2, method, path, ...(body ? { body } : {}) }); // warm-up
   // Server CPU seconds per request: what a request costs, whatever else the machine is running.
-  const cpu0 = await metric(url, "llamarec_process_cpu_seconds_total");
+  // This read also resets the server's event-loop delay histogram (prom-client), so the read after the
+  // step gives the step's own: its max is the longest stall of the server's main thread (GC, sync work).
+  const before = await metricsText(url);
   const result = await openLoop({ url, rate, seconds: duration, method, path, ...(body ? { body } : {}) });
-  const cpuSeconds = (await metric(url, "llamarec_process_cpu_seconds_total")) - cpu0;
-  const cpuMs = (cpuSeconds * 1000) / Math.max(1, result.finished);
-  rows.push({ scenario, rate, result, cpuMs, ...(extra ? { extra: await extra() } : {}) });
+  const after = await metricsText(url);
+  const delta = (name: string) => sumOf(after, name) - sumOf(before, name);
+  const cpuMs = (delta("llamarec_process_cpu_seconds_total") * 1000) / Math.max(1, result.finished);
+  const major = 'llamarec_nodejs_gc_duration_seconds_count{kind="major"}';
+  const majorMs = delta('llamarec_nodejs_gc_duration_seconds_sum{kind="major"}') * 1000;
+  const server = `server event-loop delay max ${ms(sumOf(after, "llamarec_nodejs_eventloop_lag_max_seconds") * 1000)} ms; major GCs ${delta(major)} (${ms(majorMs)} ms)`;
+  const more = extra ? await extra() : "";
+  rows.push({ scenario, rate, result, cpuMs, extra: more ? `${server}; ${more}` : server });
   const l = result.latency;
   console.error(
     `${scenario} @ ${rate}/s: ${result.achieved.toFixed(1)} req/s (${result.finished}/${result.sent}), p50 ${ms(l.p50)} ms, p99 ${ms(l.p99)} ms, max ${ms(l.max)} ms, send lag p99 ${ms(result.sendLag.p99)} ms, server CPU ${cpuMs.toFixed(2)} ms/request, non-2xx ${result.non2xx}, errors ${result.errors + result.timeouts}`,
@@ -112,11 +119,19 @@ async function stop(s: ServeChild) {
   await s.exited;
 }
 
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+async function metricsText(url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`)).text();
+}
+
+/** Sum of the samples whose line starts with `name` (a metric name, or a name with its labels). */
+function sumOf(text: string, name: string): number {
   let sum = 0;
   for (const line of text.split("\n")) if (line.startsWith(name)) sum += Number(line.split(" ").pop());
   return sum;
+}
+
+async function metric(url: string, name: string): Promise<number> {
+  return sumOf(await metricsText(url), name);
 }
 
 const work = mkdtempSync(join(tmpdir(), "llamarec-bench-serve-"));
