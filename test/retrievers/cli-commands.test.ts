@@ -75,8 +75,9 @@ describe("llamarec train retriever / eval", () => {
     expect(evaluated.code).toBe(EXIT_OK);
     expect(evaluated.out).toMatch(/test \(40 users\): Recall@1 /);
     expect(evaluated.out).toMatch(/identical to metrics\.json/);
-    // A finished run resumes straight to its final evaluation, loading the data it recorded.
-    const resumed = await run(["train", "retriever", "--model", "pop", "--run", runDir, "--resume", "-q"]);
+    // A finished run resumes straight to its final evaluation, loading the data and the model it recorded
+    // (no --model: not the default lru).
+    const resumed = await run(["train", "retriever", "--run", runDir, "--resume", "-q"]);
     expect(resumed.code).toBe(EXIT_OK);
     expect(resumed.out).toMatch(/after 30 iterations/);
   });

@@ -14,6 +14,7 @@ import {
   defaultRunName,
   loadRunDataset,
   type RecordedDataset,
+  readRunConfig,
   resolveRunDir,
   runPaths,
 } from "../../run/index.js";
@@ -91,6 +92,7 @@ export const trainRetrieverCommand: CommandSpec = {
       throw new InputError("--resume needs --run <name> (the run to continue)");
 
     let runDir: string;
+    let model = r.model;
     let dataset: Dataset;
     let recorded: RecordedDataset;
     if (resume) {
@@ -100,6 +102,8 @@ export const trainRetrieverCommand: CommandSpec = {
           `--resume: there is no run at ${runDir} (no config.json); check --run/--runs-dir, or start it without --resume`,
         );
       ({ dataset, recorded } = await loadRunDataset(runDir));
+      // Without --model, the run's own model (config.json is authoritative), not the default lru.
+      if (ctx.opts.model === undefined) model = (await readRunConfig(runDir)).retriever?.model ?? model;
     } else {
       ({ dataset, recorded } = await loadConfiguredDataset(ctx));
       runDir = resolveRunDir(r.run ?? defaultRunName(r.model, dataset.name), r.runsDir);
@@ -127,7 +131,7 @@ export const trainRetrieverCommand: CommandSpec = {
       events: consoleEvents(),
       dataset,
       datasetOptions: recorded as unknown as Record<string, unknown>,
-      model: r.model,
+      model,
       modelOptions: { ...r.options, ...(r.dropout === undefined ? {} : { dropout: r.dropout }) },
       training,
       runDir,
