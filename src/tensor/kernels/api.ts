@@ -86,6 +86,20 @@ export interface Kernels {
    */
   resident?(n: number): Float32Array;
 
+  /**
+   * Optional: out[rows×outF] = x[rows×inF]·weightᵀ + bias on every row (torch's linear), bit for bit what filling
+   * `out` with the bias rows and then gemm(false, true, rows, outF, inF, 1, x, weight, 1, out) gives.
+   */
+  linearForward?(
+    x: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array,
+    rows: number,
+    inF: number,
+    outF: number,
+    out: Float32Array,
+  ): void;
+
   /** Optional: out = a + sign·b (sign ±1), element-wise over equal lengths, float32 rounding. */
   addScaled?(a: Float32Array, b: Float32Array, sign: 1 | -1, out: Float32Array): void;
 

@@ -25,7 +25,7 @@ const RUNNING = 2;
 // or from dist/, so the worker body travels as a string.
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
-const { module, memory, control, names, errors } = workerData;
+const { module, memory, control, names, errors, spinMs } = workerData;
 const instance = new WebAssembly.Instance(module, { env: { memory } });
 const fns = names.map((n) => instance.exports[n]);
 const ctl = new Int32Array(control, 0, 16);
@@ -33,7 +33,13 @@ const args = new Float64Array(control, ${ARGS_OFFSET}, ${MAX_ARGS});
 Atomics.store(ctl, ${READY}, 1);
 Atomics.notify(ctl, ${READY});
 for (;;) {
-  const state = Atomics.load(ctl, ${STATE});
+  let state = Atomics.load(ctl, ${STATE});
+  if (state !== ${POSTED} && spinMs > 0) {
+    // Stay awake a little after a call: the next split call of a burst (a training step) then starts on both
+    // threads at once instead of waiting for the kernel to wake this thread (tens of µs on a halted vCPU).
+    const until = performance.now() + spinMs;
+    while (state !== ${POSTED} && performance.now() < until) state = Atomics.load(ctl, ${STATE});
+  }
   if (state !== ${POSTED}) {
     Atomics.wait(ctl, ${STATE}, state);
     continue;
@@ -63,7 +69,13 @@ export class KernelThread {
   private dead = false;
 
   /** Starts the helper and waits (synchronously, up to `startTimeoutMs`) until it is ready; throws if not. */
-  constructor(module: WasmModule, memory: WasmMemory, names: readonly string[], startTimeoutMs = 20_000) {
+  constructor(
+    module: WasmModule,
+    memory: WasmMemory,
+    names: readonly string[],
+    startTimeoutMs = 20_000,
+    spinMs = 0,
+  ) {
     this.names = names;
     const control = new SharedArrayBuffer(ARGS_OFFSET + MAX_ARGS * 8);
     this.ctl = new Int32Array(control, 0, 16);
@@ -73,7 +85,7 @@ export class KernelThread {
     port1.unref();
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { module, memory, control, names, errors: port2 },
+      workerData: { module, memory, control, names, errors: port2, spinMs },
       transferList: [port2],
     });
     // The helper only ever blocks in Atomics.wait; it must never keep the process alive.

@@ -61,6 +61,11 @@ export interface WasmKernelOptions {
    */
   stallMs?: number;
   backoffCalls?: number;
+  /**
+   * How long (ms, default 0.25) the helper keeps polling for the next call after one it took part in, before it
+   * sleeps: split calls that follow each other closely (an evaluation batch's layers) then find it awake.
+   */
+  helperSpinMs?: number;
 }
 
 export interface WasmKernels extends Kernels {
@@ -80,6 +85,7 @@ export interface WasmKernels extends Kernels {
   recurrenceBackward: NonNullable<Kernels["recurrenceBackward"]>;
   adamw: NonNullable<Kernels["adamw"]>;
   addScaled: NonNullable<Kernels["addScaled"]>;
+  linearForward: NonNullable<Kernels["linearForward"]>;
   /** Stops the helper thread (it is unref'd, so this is optional). */
   dispose(): void;
 }
@@ -261,12 +267,15 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const threads = options.threads ?? defaultThreads();
   if (threads !== 1 && threads !== 2)
     throw new RangeError(`wasm kernels: threads must be 1 or 2, got ${threads}`);
-  // Only large calls are split (the fused cross-entropy, evaluation-size GEMMs: ≥ ~10 ms of one-thread work).
-  // Measured on the 2-vCPU VM (idle, 17:20 UTC): splitting every GEMM ≥ 4 MFLOP and element-wise call ≥ 64k
-  // made the LRU step slower on 2 threads than on 1 (helper wake-ups on a halted vCPU, B re-packed per chunk);
-  // splitting only these made 2 threads beat 1 (ml 191 → 169–186 ms, amazon 180 → 125 ms).
-  const minFlops = options.parallelMinFlops ?? 300_000_000;
-  const minElements = options.parallelMinElements ?? 16_777_216;
+  // Only large calls are split (the fused cross-entropy, evaluation-size GEMMs and element-wise calls: ≥ ~2 ms
+  // of one-thread work). Measured on the 2-vCPU VM (idle, 17:20 UTC): splitting every GEMM ≥ 4 MFLOP and
+  // element-wise call ≥ 64k made the LRU step slower on 2 threads than on 1 (helper wake-ups on a halted vCPU,
+  // B re-packed per chunk); splitting only calls ≥ 300 MFLOP / 16M elements made 2 threads beat 1 for the step
+  // (ml 191 → 169–186 ms, amazon 180 → 125 ms) but left the ml validation pass on one thread (its layer GEMMs
+  // are ~240 MFLOP, its GELU and recurrence calls ~1.9M elements: 2 threads ×0.91 of 1 in the idle run).
+  // The training step's layer GEMMs (≤ ~75 MFLOP at ml) stay below these thresholds.
+  const minFlops = options.parallelMinFlops ?? 150_000_000;
+  const minElements = options.parallelMinElements ?? 1_048_576;
   const blockRows = options.ceBlockRows ?? 32;
   if (blockRows % 4 !== 0 || blockRows <= 0)
     throw new RangeError("ceBlockRows must be a positive multiple of 4");
@@ -287,7 +296,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   function thread(): KernelThread | undefined {
     if (threads < 2 || helperFailed) return undefined;
     try {
-      helper ??= new KernelThread(module, memory, EXPORTS);
+      helper ??= new KernelThread(module, memory, EXPORTS, 20_000, spinMs);
     } catch (err) {
       // Degrade to one thread rather than fail the computation.
       helperFailed = true;
@@ -307,6 +316,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   // `backoffCalls` calls (one thread), then is tried again; stalls in a row double the pause (up to 64×), so
   // a persistently overloaded machine runs on one thread with rare probes. Results never depend on this (every split call has a fixed decomposition or per-element work).
   const stallMs = options.stallMs ?? 1;
+  const spinMs = options.helperSpinMs ?? 0.25;
   const backoffCalls = options.backoffCalls ?? 256;
   let backoff = backoffCalls; // doubles with every stall in a row (up to 64×), back to the base after a clean split
   let skipSplits = 0;
@@ -351,50 +361,80 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     return p;
   }
 
+  function gemm(
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Float32Array,
+    B: Float32Array,
+    beta: number,
+    C: Float32Array,
+    bias: Float32Array | null,
+  ): void {
+    need("gemm A", A, M * K);
+    need("gemm B", B, K * N);
+    need("gemm C", C, M * N);
+    if (M === 0 || N === 0) return;
+    arena.reset();
+    const pA = arena.input(A, M * K);
+    const pB = arena.input(B, K * N);
+    const pC = arena.output(C, M * N, beta !== 0);
+    // Zero-padded to whole 8-column tiles: the micro-kernel reads the bias 8 columns at a time.
+    const pBias = bias ? arena.zeros(Math.ceil(N / 8) * 8) : 0;
+    if (bias) arena.f32(pBias, N).set(bias.subarray(0, N));
+    const w0 = arena.alloc(gemmWork);
+    const tA = transA ? 1 : 0;
+    const tB = transB ? 1 : 0;
+    if (threads === 2 && 2 * M * N * K >= minFlops && (M >= 8 || N >= 16)) {
+      // Split the longer side into ~8 chunks at register-tile boundaries, taken dynamically by both threads.
+      const splitM = M >= N;
+      const chunk = splitM ? Math.ceil(M / 32) * 4 : Math.ceil(N / 64) * 8;
+      const pCounter = counter();
+      const w1 = arena.alloc(gemmWork);
+      const args = (w: number) => [
+        tA,
+        tB,
+        M,
+        N,
+        K,
+        alpha,
+        pA,
+        pB,
+        beta,
+        pC,
+        splitM ? 1 : 0,
+        chunk,
+        pCounter,
+        w,
+        pBias,
+      ];
+      run("gemmShared", args(w0), args(w1));
+    } else {
+      run("gemm", [tA, tB, M, N, K, alpha, pA, pB, beta, pC, 0, M, 0, N, w0, pBias]);
+    }
+    arena.copyOut(C, pC, M * N);
+  }
+
   const kernels: WasmKernels = {
     name: "wasm",
     threads,
     variant,
 
     gemm(transA, transB, M, N, K, alpha, A, B, beta, C) {
-      need("gemm A", A, M * K);
-      need("gemm B", B, K * N);
-      need("gemm C", C, M * N);
-      if (M === 0 || N === 0) return;
-      arena.reset();
-      const pA = arena.input(A, M * K);
-      const pB = arena.input(B, K * N);
-      const pC = arena.output(C, M * N, beta !== 0);
-      const w0 = arena.alloc(gemmWork);
-      const tA = transA ? 1 : 0;
-      const tB = transB ? 1 : 0;
-      if (threads === 2 && 2 * M * N * K >= minFlops && (M >= 8 || N >= 16)) {
-        // Split the longer side into ~8 chunks at register-tile boundaries, taken dynamically by both threads.
-        const splitM = M >= N;
-        const chunk = splitM ? Math.ceil(M / 32) * 4 : Math.ceil(N / 64) * 8;
-        const pCounter = counter();
-        const w1 = arena.alloc(gemmWork);
-        const args = (w: number) => [
-          tA,
-          tB,
-          M,
-          N,
-          K,
-          alpha,
-          pA,
-          pB,
-          beta,
-          pC,
-          splitM ? 1 : 0,
-          chunk,
-          pCounter,
-          w,
-        ];
-        run("gemmShared", args(w0), args(w1));
-      } else {
-        run("gemm", [tA, tB, M, N, K, alpha, pA, pB, beta, pC, 0, M, 0, N, w0]);
+      gemm(transA, transB, M, N, K, alpha, A, B, beta, C, null);
+    },
+
+    linearForward(x, weight, bias, rows, inF, outF, out) {
+      need("linearForward bias", bias, outF);
+      if (inF === 0) {
+        // No depth: the bias rows alone (the kernel's bias path needs a first depth block).
+        for (let r = 0; r < rows; r++) out.set(bias.subarray(0, outF), r * outF);
+        return;
       }
-      arena.copyOut(C, pC, M * N);
+      gemm(false, true, rows, outF, inF, 1, x, weight, 0, out, bias);
     },
 
     linearCrossEntropy({ H, W, bias, labels, N, D, V, ignoreIndex, dH, dW, dBias }) {

@@ -93,9 +93,13 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   }
   const rows = x.size / inF;
   const k = kernels();
-  const out = allocFloat32Unset(rows * outF); // bias copied into every row, or beta = 0
-  if (bias) broadcastRows(bias.data, rows, out);
-  k.gemm(false, true, rows, outF, inF, 1, x.data, weight.data, bias ? 1 : 0, out);
+  const out = allocFloat32Unset(rows * outF); // every element written: bias rows + beta 1, or beta 0
+  if (bias && k.linearForward) {
+    k.linearForward(x.data, weight.data, bias.data, rows, inF, outF, out);
+  } else {
+    if (bias) broadcastRows(bias.data, rows, out);
+    k.gemm(false, true, rows, outF, inF, 1, x.data, weight.data, bias ? 1 : 0, out);
+  }
   const t = new Tensor(out, [...x.shape.slice(0, -1), outF]);
   if (needsGrad(x, weight, bias)) {
     record(t, (g) => {

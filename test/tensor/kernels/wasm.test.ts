@@ -47,6 +47,37 @@ describe.each(backends)("wasm kernels, $label", ({ label, k }) => {
     if (label.endsWith("1 thread")) expect(k.helperCalls()).toBe(0);
   });
 
+  describe("linearForward", () => {
+    // x·Wᵀ + bias must be the bits of "bias rows, then gemm with beta 1" (the path of backends without it),
+    // across the depth blocks (K > 256: the bias enters the first block's sums only), edge tiles and N > NC.
+    const shapes: [number, number, number][] = [
+      [1, 1, 1],
+      [5, 3, 7],
+      [17, 23, 31],
+      [9, 13, 257],
+      [130, 9, 600],
+      [3, 2100, 5],
+      [2, 3, 0],
+    ];
+    for (const [rows, outF, inF] of shapes) {
+      it(`rows=${rows} out=${outF} in=${inF}`, () => {
+        const x = randomArray(rows * inF, rows + inF);
+        const w = randomArray(outF * inF, outF * 3 + inF);
+        const bias = randomArray(outF, outF + 11, -2, 2);
+        const want = new Float32Array(rows * outF);
+        for (let r = 0; r < rows; r++) want.set(bias, r * outF);
+        k.gemm(false, true, rows, outF, inF, 1, x, w, 1, want);
+        const got = randomArray(rows * outF, 9); // stale contents must not leak in
+        k.linearForward(x, w, bias, rows, inF, outF, got);
+        expect([...got]).toEqual([...want]);
+        const refOut = new Float32Array(rows * outF);
+        for (let r = 0; r < rows; r++) refOut.set(bias, r * outF);
+        ref.gemm(false, true, rows, outF, inF, 1, x, w, 1, refOut);
+        expectClose(got, refOut);
+      });
+    }
+  });
+
   describe("gemm", () => {
     // Sizes include 1, odd sizes, and ones that cross the KC=256, MC=128 and NC=2048 blocking boundaries.
     const shapes: [number, number, number][] = [

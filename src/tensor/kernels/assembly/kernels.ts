@@ -271,6 +271,9 @@ function micro(
 // ---------------------------------------------------------------- GEMM
 
 // C[i0:i1, j0:j1] of C = alpha·op(A)·op(B) + beta·C (row-major, C is M×N). `work` holds gemmWorkBytes().
+// bias != 0 (with beta 0 and alpha 1; zero-padded to a multiple of 8 columns): C = op(A)·op(B) + bias on every
+// row, the bias added to the first depth block's sums in the micro-kernel — the bits of filling C with the bias
+// rows and running beta 1, without that pass over C.
 export function gemm(
   transA: bool,
   transB: bool,
@@ -287,6 +290,7 @@ export function gemm(
   j0: i32,
   j1: i32,
   work: usize,
+  bias: usize,
 ): void {
   const pa = work;
   const pb = pa + (<usize>(MC * KC) << 2);
@@ -315,7 +319,8 @@ export function gemm(
           const cols = min(8, nc - jr);
           for (let ir = 0; ir < mc; ir += 4) {
             const cp = C + (<usize>((ic + ir) * N + jc + jr) << 2);
-            micro(kc, pa + (<usize>(ir * kc) << 2), 16, bp, cp, N, min(4, mc - ir), cols, alpha, beta, mode, tile, 0);
+            const rb = bias != 0 && pc == 0 ? bias + (<usize>(jc + jr) << 2) : 0;
+            micro(kc, pa + (<usize>(ir * kc) << 2), 16, bp, cp, N, min(4, mc - ir), cols, alpha, beta, mode, tile, rb);
           }
         }
       }
@@ -340,14 +345,15 @@ export function gemmShared(
   chunk: i32,
   counter: usize,
   work: usize,
+  bias: usize,
 ): void {
   const total = splitM ? M : N;
   for (;;) {
     const start = atomic.add<i32>(counter, chunk);
     if (start >= total) break;
     const end = min(total, start + chunk);
-    if (splitM) gemm(transA, transB, M, N, K, alpha, A, B, beta, C, start, end, 0, N, work);
-    else gemm(transA, transB, M, N, K, alpha, A, B, beta, C, 0, M, start, end, work);
+    if (splitM) gemm(transA, transB, M, N, K, alpha, A, B, beta, C, start, end, 0, N, work, bias);
+    else gemm(transA, transB, M, N, K, alpha, A, B, beta, C, 0, M, start, end, work, bias);
   }
 }
 
@@ -1101,6 +1107,7 @@ export function dropout(src: usize, dst: usize, addend: usize, n: i32, threshold
   let s3 = load<u32>(state, 12);
   const pairs = n >> 1;
   const draws = pairs + (n & 1);
+  const vs = f64x2.splat(scale);
   for (let k = 0; k < draws; k++) {
     const r = rotl<u32>(s1 * 5, 7) * 9;
     const t = s1 << 9;
@@ -1111,8 +1118,27 @@ export function dropout(src: usize, dst: usize, addend: usize, n: i32, threshold
     s2 ^= t;
     s3 = rotl<u32>(s3, 11);
     const o = <usize>k << 3;
-    dropoutElement(src + o, dst + o, addend + o, (r & 0xffff) >= threshold, scale, mode);
-    if (k < pairs) dropoutElement(src + o + 4, dst + o + 4, addend + o + 4, r >>> 16 >= threshold, scale, mode);
+    if (k < pairs) {
+      // Both elements of the draw as one f64x2: the same float64 products and sums, rounded once, as the scalar
+      // path; a dropped element's product is masked to +0.0 (the scalar path's 0).
+      const keep = i64x2.replace_lane(
+        i64x2.splat(-(<i64>((r & 0xffff) >= threshold))),
+        1,
+        -(<i64>(r >>> 16 >= threshold)),
+      );
+      const x = f64x2.promote_low_f32x4(v128.load64_zero(src + o));
+      const v = v128.and(f64x2.mul(x, vs), keep);
+      let y: v128;
+      if (mode == 0) y = v;
+      else if (mode == 1) y = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(dst + o)), v);
+      else {
+        const vr = f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(v));
+        y = f64x2.add(vr, f64x2.promote_low_f32x4(v128.load64_zero(addend + o)));
+      }
+      v128.store64_lane(dst + o, f32x4.demote_f64x2_zero(y), 0);
+    } else {
+      dropoutElement(src + o, dst + o, addend + o, (r & 0xffff) >= threshold, scale, mode);
+    }
   }
   store<u32>(state, s0);
   store<u32>(state, s1, 4);
