@@ -155,7 +155,7 @@ class LruLayer extends Module {
   forward(x: Tensor, layout: ScanLayout, outRows: Int32Array | null = null): Tensor {
     const { lambda, gamma } = this.lambdaAndGamma();
     const bu = this.inProj.forwardFromReal(x, gamma);
-    let h = linearRecurrenceScan(bu, lambda, layout);
+    let h = linearRecurrenceScan(bu, lambda, layout, { consumeInput: true });
     if (outRows) {
       h = embedding(h, outRows);
       x = embedding(x, outRows);
@@ -386,9 +386,14 @@ export class LruRec extends Module implements SequentialRetriever {
       // Intermediate activations are recycled across calls (warm memory); only the scores leave the arena.
       return withArena(this.arena, () => {
         const last = this.hidden(plan, true);
-        // One GEMM over the last positions only: [B, d]·Eᵀ + bias.
-        const scores = matmul(last, this.embedding.token.weight, { transB: true });
-        return add(scores, this.model.bias).data.slice();
+        // One GEMM over the last positions only: [B, d]·Eᵀ + bias. With d ≤ 256 (one depth block of the GEMM)
+        // the bias is added inside the GEMM, the same bits as the product followed by a float32 add.
+        const E = this.embedding.token.weight;
+        const scores =
+          this.config.hiddenDim <= 256
+            ? linear(last, E, this.model.bias)
+            : add(matmul(last, E, { transB: true }), this.model.bias);
+        return scores.data.slice();
       });
     });
   }

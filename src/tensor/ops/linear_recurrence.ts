@@ -28,8 +28,16 @@ export interface ScanLayout {
  *
  * Complex values are packed per row as [re(0..C) | im(0..C)]: `bu` is [rows, 2C], `lambda` is [2C].
  * Forward and backward are fused loops with hand-written gradients.
+ *
+ * `consumeInput`: the caller will not read `bu` again, so when no gradient is recorded (inference) the scan runs
+ * in place in bu's buffer instead of a copy of it (the same values; one pass over the rows fewer).
  */
-export function linearRecurrenceScan(bu: Tensor, lambda: Tensor, layout: ScanLayout): Tensor {
+export function linearRecurrenceScan(
+  bu: Tensor,
+  lambda: Tensor,
+  layout: ScanLayout,
+  options: { consumeInput?: boolean } = {},
+): Tensor {
   if (bu.rank !== 2) throw new RangeError(`linearRecurrenceScan: bu must be [rows, 2C], got [${bu.shape}]`);
   const rows = bu.dim(0);
   const width = bu.dim(1);
@@ -59,7 +67,8 @@ export function linearRecurrenceScan(bu: Tensor, lambda: Tensor, layout: ScanLay
 
   const lam = lambda.data;
   const powers = anyBlock ? lambdaPowers(lam, C, P >> 1) : null;
-  const h = copyFloat32(bu.data);
+  const grads = needsGrad(bu, lambda);
+  const h = options.consumeInput && !grads ? bu.data : copyFloat32(bu.data);
   // Block scan only: each row is the source of exactly one level (its lowest zero bit), so one saved
   // pre-level copy per row is enough for the backward.
   const saved = anyBlock ? allocFloat32(rows * width) : null;
@@ -76,7 +85,7 @@ export function linearRecurrenceScan(bu: Tensor, lambda: Tensor, layout: ScanLay
   }
 
   const out = new Tensor(h, bu.shape);
-  if (needsGrad(bu, lambda)) {
+  if (grads) {
     record(out, (gOut) => {
       // Work in place in bu's gradient when it has none yet (the usual case): saves a copy and an add pass.
       const fresh = bu.requiresGrad ? bu.freshGradOrNull() : null;
