@@ -1,9 +1,12 @@
 /**
  * Child process of `npm run bench -- serve`: the real HTTP server (createServer) over a synthetic
  * catalogue of --items items (default 1,000,000) with an LRURec of width --d (default 64), random weights,
- * SQLite store in --dir. Prints "listening on <url>" when ready; stops on SIGTERM.
+ * SQLite store in --dir. Prints "listening on <url>" when ready; stops on SIGTERM. With --gc-compare it
+ * only prints a Markdown line comparing full-GC time with the catalogue held, compact vs JS strings + Map.
  */
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { LruRec } from "../src/retrievers/lru.js";
 import { createServer } from "../src/server/app.js";
 import { Catalogue } from "../src/server/catalogue.js";
@@ -17,6 +20,10 @@ function arg(name: string, fallback: string): string {
 const numItems = Number(arg("--items", "1000000"));
 const d = Number(arg("--d", "64"));
 const dir = arg("--dir", ".");
+if (process.argv.includes("--gc-compare")) {
+  process.stdout.write(`${catalogueGcLine(numItems)}\n`);
+  process.exit(0);
+}
 
 const started = performance.now();
 const model = new LruRec({ numItems, hiddenDim: d, numBlocks: 2, seed: 1 });
@@ -43,3 +50,48 @@ process.stdout.write(
 process.once("SIGTERM", () => {
   void server.close().then(() => process.exit(0));
 });
+
+/**
+ * A full GC (V8 mark-compact, on the main thread: a pause for every request) with a catalogue of --items
+ * items held: the server's compact Catalogue against the same ids and titles as JS strings with a Map from
+ * id to index (the previous storage). Median wall (CPU) time of 5 collections each.
+ */
+function catalogueGcLine(items: number): string {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  const collect = () => {
+    const walls: number[] = [];
+    const cpus: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const c = process.cpuUsage();
+      const t = performance.now();
+      gc();
+      walls.push(performance.now() - t);
+      const d = process.cpuUsage(c);
+      cpus.push((d.user + d.system) / 1000);
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+    return { wall: median(walls), cpu: median(cpus), heapMb: process.memoryUsage().heapUsed / 1e6 };
+  };
+  let compact: Catalogue | null = new Catalogue({
+    numItems: items,
+    itemId: (i) => String(i),
+    title: (i) => `Item ${i}`,
+    numUsers: 0,
+    userId: () => "",
+    history: () => [],
+    popularity: new Float32Array(items + 1),
+  });
+  const a = collect();
+  if (compact.item(String(items)) !== items) throw new Error("catalogue lookup failed");
+  compact = null;
+  let ids: string[] | null = Array.from({ length: items + 1 }, (_, i) => (i === 0 ? "" : String(i)));
+  let titles: string[] | null = Array.from({ length: items + 1 }, (_, i) => (i === 0 ? "" : `Item ${i}`));
+  let index: Map<string, number> | null = new Map();
+  for (let i = 1; i <= items; i++) index.set(ids[i]!, i);
+  const b = collect();
+  if (index.get(String(items)) !== items || titles.length !== items + 1) throw new Error("map lookup failed");
+  ids = titles = index = null;
+  const n = items.toLocaleString("en-US");
+  return `| full GC (mark-compact) with a ${n}-item catalogue held, compact storage (heap ${a.heapMb.toFixed(0)} MB) | ${a.wall.toFixed(1)} (${a.cpu.toFixed(2)}) | ids and titles as JS strings + a Map (heap ${b.heapMb.toFixed(0)} MB) ${b.wall.toFixed(1)} (${b.cpu.toFixed(2)}) ms: ${(b.wall / a.wall).toFixed(1)}× |`;
+}

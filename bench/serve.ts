@@ -18,6 +18,7 @@
 //   4. the fault scenario (bench/serve-fault.ts): kill -9 while posting events, restart, check.
 // Prints a Markdown table; goals (issue 11): retrieval p99 < 20 ms at 200/s, ranking p99 < 100 ms at 20/s,
 // 1M-item retrieval p99 < 50 ms.
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -249,6 +250,13 @@ try {
     // In a function: its 1M-item model and scorers are garbage before the load steps below (this process
     // is the load generator; a large heap here would add GC pauses to its send times).
     inProcess = inProcessBaselines();
+    // In a fresh process, so that nothing else is on its heap.
+    const gcLine = execFileSync(
+      process.execPath,
+      ["--import", "tsx", join(ROOT, "bench/serve-catalogue.ts"), "--items", String(items), "--gc-compare"],
+      { cwd: ROOT, encoding: "utf8" },
+    ).trim();
+    inProcess = `${inProcess}\n${gcLine}`;
     console.error(inProcess);
 
     const dir = join(work, "catalogue");
