@@ -1,11 +1,11 @@
-// Serving load test: `npm run bench -- serve [--run <run>] [--duration 10] [--rates 100,200,400]
+// Serving load test: `npm run bench -- serve [--run <run>] [--duration 10] [--min-requests 600] [--rates 100,200,400]
 //   [--rank-rate 20] [--threads 1] [--batch-window-ms n] [--batch-size n] [--items 1000000] [--catalogue-rates 10,20]
 //   [--skip-retrieval] [--skip-rank] [--skip-catalogue] [--skip-fault] [--skip-autocannon]`
 //
-// Everything on 127.0.0.1, bounded (each load step runs --duration seconds after a 2 s warm-up). Load is
-// open-loop at a fixed rate (bench/serve-load.ts: request i due at i / rate, latency from its due time, every
-// request counted); one same-run line repeats GET /healthz through autocannon's `overallRate`, the previous
-// method, for comparison. The server is a separate process (`llamarec serve`, from source):
+// Everything on 127.0.0.1, bounded (each load step runs --duration seconds, or longer to send --min-requests,
+// after a 2 s warm-up). Load is open-loop at a fixed rate (bench/serve-load.ts: request i due at i / rate,
+// latency from its due time, every request counted); one same-run line repeats GET /healthz through
+// autocannon's `overallRate`, the previous method, for comparison. The server is a separate process (`llamarec serve`, from source):
 //   1. retrieval only on a trained run (default: LRURec trained 1 iteration on the bundled ml-latest-small,
 //      which has the real catalogue size; weights do not change latency): POST /v1/recommend {user_id}
 //      at each rate for random users of the dataset, whose states were built once before (warm cache); baseline in the same run: GET /healthz at the same rate (HTTP + loopback floor);
@@ -44,6 +44,9 @@ function arg(name: string, fallback: string): string {
 }
 const flag = (name: string) => process.argv.includes(name);
 const duration = Number(arg("--duration", "10"));
+// Each step runs at least this many requests (longer than --duration at low rates), so that p99 is not
+// just the slowest one or two answers.
+const minRequests = Number(arg("--min-requests", "600"));
 const rates = arg("--rates", "100,200,400").split(",").map(Number);
 const rankRate = Number(arg("--rank-rate", "20"));
 const items = Number(arg("--items", "1000000"));
@@ -75,7 +78,8 @@ async function step(
   // This read also resets the server's event-loop delay histogram (prom-client), so the read after the
   // step gives the step's own: its max is the longest stall of the server's main thread (GC, sync work).
   const before = await metricsText(url);
-  const result = await openLoop({ url, rate, seconds: duration, method, path, ...(body ? { body } : {}) });
+  const seconds = Math.max(duration, Math.ceil(minRequests / rate));
+  const result = await openLoop({ url, rate, seconds, method, path, ...(body ? { body } : {}) });
   const after = await metricsText(url);
   const delta = (name: string) => sumOf(after, name) - sumOf(before, name);
   const cpuMs = (delta("llamarec_process_cpu_seconds_total") * 1000) / Math.max(1, result.finished);
