@@ -104,8 +104,11 @@ export async function openLoop(opts: LoadOptions): Promise<LoadResult> {
       },
       (res) => {
         res.resume();
-        res.on("end", () => settle(res.statusCode! >= 200 && res.statusCode! < 300 ? "ok" : "non2xx"));
+        const status = () => (res.statusCode! >= 200 && res.statusCode! < 300 ? "ok" : "non2xx");
+        res.on("end", () => settle(status()));
         res.on("error", () => settle("error"));
+        // An answer cut short (connection closed mid-body) ends with "close" and no "end".
+        res.on("close", () => settle(res.complete ? status() : "error"));
       },
     );
     req.on("timeout", () => {
