@@ -40,6 +40,7 @@ import { llamaRecNoDecay } from "../src/retrievers/weight-decay.js";
 import { createWasmKernels, setKernels } from "../src/tensor/kernels/index.js";
 import { AdamW } from "../src/tensor/optim/adamw.js";
 import { clipGradNorm } from "../src/tensor/optim/clip.js";
+import { median } from "./timing.js";
 
 const { values } = parseArgs({
   options: {
@@ -64,12 +65,6 @@ const batchSize = 16;
 const dropout = 0.2;
 const here = dirname(fileURLToPath(import.meta.url));
 const { dataset } = await loadDataset({ name: "ml-latest-small" });
-
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length === 0 ? Number.NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 // The batches every side trains on: each model's own batching (BERT4Rec's masks drawn once, here).
 const warmup = 2;

@@ -43,6 +43,7 @@ import { Verbalizer } from "../src/ranker/verbalizer.js";
 import { renderSvg } from "../src/report/charts.js";
 import { writeFileAtomicSync } from "../src/util/atomic.js";
 import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../test/fixtures/synthetic-llama.js";
+import { median } from "./timing.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -78,8 +79,6 @@ const TINY_GGUF = join(ROOT, "models", "llama-2-tiny-random.gguf");
 
 for (const l of [...lengths, ...largeLengths])
   if (!(Number.isInteger(l) && l >= 1 && l <= 64)) throw new Error(`--lengths: ${l} is not in 1..64`);
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 // ---------------------------------------------------------------------------------------------------------
 // Prompts: titles of exactly L tokens from single-token words.

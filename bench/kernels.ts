@@ -3,10 +3,10 @@
 // GFLOP/s of the four GEMM variants at the LRURec ML-100k output-layer shapes and the fused linear
 // cross-entropy forward+backward time, for the plain-JS reference and the wasm backend on 1 and 2 threads.
 // Medians over runs (the 2 cores are shared, so single timings are noisy).
-import { performance } from "node:perf_hooks";
 import type { Kernels } from "../src/tensor/kernels/api.js";
 import { referenceKernels } from "../src/tensor/kernels/reference.js";
 import { createWasmKernels } from "../src/tensor/kernels/wasm.js";
+import { timeCalls } from "./timing.js";
 
 function argValue(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);
@@ -29,26 +29,10 @@ function filled(n: number, seed: number, scale = 1): Float32Array {
   return out;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
-
-// Median wall time and median CPU time (user+system of all threads of this process) in ms. CPU time shows what
-// a call costs when other processes compete for the cores; wall time is what a user waits.
+// Medians of n calls after one warm-up call (JIT, memory growth, helper-thread start).
 function time(fn: () => void, n: number): { wall: number; cpu: number } {
-  fn(); // warm-up (JIT, memory growth, helper-thread start)
-  const walls: number[] = [];
-  const cpus: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    fn();
-    walls.push(performance.now() - t0);
-    const c = process.cpuUsage(c0);
-    cpus.push((c.user + c.system) / 1000);
-  }
-  return { wall: median(walls), cpu: median(cpus) };
+  fn();
+  return timeCalls(fn, n);
 }
 
 const N = 3200; // batch 16 × length 200

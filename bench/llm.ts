@@ -23,6 +23,7 @@ import { AdamW } from "../src/tensor/optim/adamw.js";
 import { Rng } from "../src/tensor/rng.js";
 import { backward } from "../src/tensor/tape.js";
 import { randomLlama, syntheticSpmVocab, tinyLlamaConfig } from "../test/fixtures/synthetic-llama.js";
+import { median } from "./timing.js";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);
@@ -47,7 +48,6 @@ const skipTrain = process.argv.includes("--skip-train");
 // llama.cpp threads; ours follow LLAMAREC_THREADS (default 2).
 const cppThreads = arg("--cpp-threads", 2);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
 
 function prompt(length: number, variant: number): number[] {

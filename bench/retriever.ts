@@ -39,6 +39,7 @@ import { llamaRecNoDecay } from "../src/retrievers/weight-decay.js";
 import { createWasmKernels, setKernels } from "../src/tensor/kernels/index.js";
 import { AdamW } from "../src/tensor/optim/adamw.js";
 import { clipGradNorm } from "../src/tensor/optim/clip.js";
+import { median } from "./timing.js";
 
 const { values } = parseArgs({
   options: {
@@ -60,11 +61,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 // previous configuration's model, arena and wasm heap (they are garbage by then, but not yet collected).
 setFlagsFromString("--expose-gc");
 const collectGarbage = runInNewContext("gc") as () => void;
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length === 0 ? Number.NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const mb = (bytes: number) => bytes / 2 ** 20;
 
 interface Setting {

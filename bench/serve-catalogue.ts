@@ -12,6 +12,7 @@ import { createServer } from "../src/server/app.js";
 import { Catalogue } from "../src/server/catalogue.js";
 import { lruStateModel } from "../src/server/user-state.js";
 import { SqliteEventStore } from "../src/store/sqlite.js";
+import { timeCalls } from "./timing.js";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
@@ -59,20 +60,7 @@ process.once("SIGTERM", () => {
 function catalogueGcLine(items: number): string {
   setFlagsFromString("--expose-gc");
   const gc = runInNewContext("gc") as () => void;
-  const collect = () => {
-    const walls: number[] = [];
-    const cpus: number[] = [];
-    for (let r = 0; r < 5; r++) {
-      const c = process.cpuUsage();
-      const t = performance.now();
-      gc();
-      walls.push(performance.now() - t);
-      const d = process.cpuUsage(c);
-      cpus.push((d.user + d.system) / 1000);
-    }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-    return { wall: median(walls), cpu: median(cpus), heapMb: process.memoryUsage().heapUsed / 1e6 };
-  };
+  const collect = () => ({ ...timeCalls(gc, 5), heapMb: process.memoryUsage().heapUsed / 1e6 });
   let compact: Catalogue | null = new Catalogue({
     numItems: items,
     itemId: (i) => String(i),

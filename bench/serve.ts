@@ -36,6 +36,7 @@ import { matmul } from "../src/tensor/ops/matmul.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { faultScenario, postJson, type ServeChild, startListening, startServe } from "./serve-fault.js";
 import { type LoadResult, openLoop } from "./serve-load.js";
+import { median, timeCalls } from "./timing.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 function arg(name: string, fallback: string): string {
@@ -334,22 +335,12 @@ function inProcessBaselines(): string {
   console.error(`building an LRURec over ${items} items (d 64) ...`);
   const model = new LruRec({ numItems: items, hiddenDim: 64, numBlocks: 2, seed: 1 });
   const inc = new LruIncremental(model);
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  // Median wall time and median CPU time (user + system) of n calls, in ms.
+  // Median wall time of n calls, in ms; cpu() gives the last call's median CPU time (user + system).
   let lastCpu = 0;
   const time = (f: () => void, n: number) => {
-    const walls: number[] = [];
-    const cpus: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const c = process.cpuUsage();
-      const t = performance.now();
-      f();
-      walls.push(performance.now() - t);
-      const d = process.cpuUsage(c);
-      cpus.push((d.user + d.system) / 1000);
-    }
-    lastCpu = median(cpus);
-    return median(walls);
+    const t = timeCalls(f, n);
+    lastCpu = t.cpu;
+    return t.wall;
   };
   const cpu = () => lastCpu.toFixed(2);
   const state = inc.fromHistory([1, 2, 3]);
