@@ -1,0 +1,503 @@
+// Native AVX2 + FMA kernels: gemm, gemmShared, packB and linearCrossEntropy of assembly/kernels.ts, bit for bit.
+// Compiled with -mavx2 -mfma -ffp-contract=off (scripts/build-native.mjs): the compiler fuses nothing; every
+// fused multiply-add below is an explicit _mm256_fmadd_ps, where the wasm relaxed build has f32x4.relaxed_madd
+// (which V8 lowers to vfmadd on x64 with FMA3).
+//
+// Why the results are the wasm kernels' bits although tiles, packing and loop order differ:
+// - Every C element is an independent chain: the accumulator starts at +0 in each depth block of KC = 256 (the
+//   same blocks), takes one FMA per depth index in ascending order, then (first block only) + bias, then × alpha,
+//   then is combined with C as the wasm micro-kernel's modes do (0: store; 1: C + y; 2: y + beta·C). Lanes never
+//   mix, so the width of a tile (16 or 24 columns = two or three 8-column panels, 4 or 6 rows) does not matter;
+//   padded rows and columns are computed and discarded.
+// - A float32 accumulator stored to memory and loaded back is exact, so the cross-entropy's dH product (depth V in
+//   one block in the wasm kernel) is computed in depth chunks that continue each element's chain in place.
+// - Where the wasm code reduces across lanes (the softmax row's max and its sums of exponentials in float32 lanes
+//   over chunks of 64, then float64), the same 4-lane order is kept (128-bit accumulators).
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+namespace llamarec {
+namespace {
+
+constexpr int KC = 256;  // depth block: must match assembly/kernels.ts
+constexpr int NC = 2048;
+constexpr int MR = 6;     // GEMM register tile: 6 rows × 16 columns (12 ymm accumulators)
+constexpr int MC = 120;   // rows of A packed per block (a multiple of MR; MC·KC ≤ the wasm MC·KC)
+constexpr int CE_KV = 256;  // depth chunk of the cross-entropy's dH product
+
+inline float* F(uint8_t* base, uint32_t p) { return reinterpret_cast<float*>(base + p); }
+inline int imin(int a, int b) { return a < b ? a : b; }
+
+// ---------------------------------------------------------------- register tiles
+
+// acc[r][p] (8 columns of panel p, row r) += Σ_k A(r, k) · B(k, p·8 + c), k ascending, one FMA per k.
+// A(r, k) = a[r·ars + k·aks]; B(k, p·8 + c) = b[p·bps + k·8 + c].
+template <int R, int NP>
+inline __attribute__((always_inline)) void accumulate(__m256 (&acc)[R][NP], int kc, const float* a, ptrdiff_t ars,
+                                                     ptrdiff_t aks, const float* b, ptrdiff_t bps) {
+  for (int k = 0; k < kc; k++) {
+    __m256 bv[NP];
+#pragma GCC unroll 3
+    for (int p = 0; p < NP; p++) bv[p] = _mm256_loadu_ps(b + p * bps);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) {
+      const __m256 av = _mm256_broadcast_ss(a + r * ars);
+#pragma GCC unroll 3
+      for (int p = 0; p < NP; p++) acc[r][p] = _mm256_fmadd_ps(av, bv[p], acc[r][p]);
+    }
+    a += aks;
+    b += 8;
+  }
+}
+
+template <int R, int NP>
+inline __attribute__((always_inline)) void zero(__m256 (&acc)[R][NP]) {
+  for (int r = 0; r < R; r++)
+    for (int p = 0; p < NP; p++) acc[r][p] = _mm256_setzero_ps();
+}
+
+// The wasm micro-kernel's epilogue: (+ bias row) then y = alpha·acc; mode 0: C = y; 1: C = y + C;
+// 2: C = y + beta·C. Rows/cols beyond `rows`/`cols` are dropped (the scalar path of the edge tiles).
+template <int R, int NP>
+inline __attribute__((always_inline)) void storeTile(__m256 (&acc)[R][NP], float* c, ptrdiff_t ldc, int rows,
+                                                    int cols, float alpha, float beta, int mode,
+                                                    const float* bias) {
+  if (bias) {
+    for (int p = 0; p < NP; p++) {
+      const __m256 bv = _mm256_loadu_ps(bias + 8 * p);
+      for (int r = 0; r < R; r++) acc[r][p] = _mm256_add_ps(acc[r][p], bv);
+    }
+  }
+  if (rows == R && cols == 8 * NP) {
+    const __m256 va = _mm256_set1_ps(alpha);
+    const __m256 vb = _mm256_set1_ps(beta);
+    for (int r = 0; r < R; r++) {
+      for (int p = 0; p < NP; p++) {
+        float* q = c + r * ldc + 8 * p;
+        __m256 y = _mm256_mul_ps(acc[r][p], va);
+        if (mode == 1)
+          y = _mm256_add_ps(y, _mm256_loadu_ps(q));
+        else if (mode == 2)
+          y = _mm256_add_ps(y, _mm256_mul_ps(vb, _mm256_loadu_ps(q)));
+        _mm256_storeu_ps(q, y);
+      }
+    }
+    return;
+  }
+  alignas(32) float t[R][8 * NP];
+  for (int r = 0; r < R; r++)
+    for (int p = 0; p < NP; p++) _mm256_store_ps(&t[r][8 * p], acc[r][p]);
+  for (int r = 0; r < rows; r++) {
+    for (int j = 0; j < cols; j++) {
+      float* q = c + r * ldc + j;
+      const float v = alpha * t[r][j];
+      if (mode == 0)
+        *q = v;
+      else if (mode == 1)
+        *q = *q + v;
+      else
+        *q = v + beta * *q;
+    }
+  }
+}
+
+// One tile of `rows` ≤ R rows and NP panels: acc from zero over depth kc, then the epilogue.
+template <int R, int NP>
+inline void tile(int kc, const float* a, ptrdiff_t ars, ptrdiff_t aks, const float* b, ptrdiff_t bps, float* c,
+                 ptrdiff_t ldc, int rows, int cols, float alpha, float beta, int mode, const float* bias) {
+  __m256 acc[R][NP];
+  zero(acc);
+  accumulate(acc, kc, a, ars, aks, b, bps);
+  storeTile(acc, c, ldc, rows, cols, alpha, beta, mode, bias);
+}
+
+// Tiles with fewer rows than R read only the rows they have (A is not padded there).
+template <int NP>
+void tileRows(int rowsR, int kc, const float* a, ptrdiff_t ars, ptrdiff_t aks, const float* b, ptrdiff_t bps,
+              float* c, ptrdiff_t ldc, int rows, int cols, float alpha, float beta, int mode, const float* bias) {
+  switch (rowsR) {
+    case 1: tile<1, NP>(kc, a, ars, aks, b, bps, c, ldc, rows, cols, alpha, beta, mode, bias); break;
+    case 2: tile<2, NP>(kc, a, ars, aks, b, bps, c, ldc, rows, cols, alpha, beta, mode, bias); break;
+    case 3: tile<3, NP>(kc, a, ars, aks, b, bps, c, ldc, rows, cols, alpha, beta, mode, bias); break;
+    case 4: tile<4, NP>(kc, a, ars, aks, b, bps, c, ldc, rows, cols, alpha, beta, mode, bias); break;
+    case 5: tile<5, NP>(kc, a, ars, aks, b, bps, c, ldc, rows, cols, alpha, beta, mode, bias); break;
+    default: tile<6, NP>(kc, a, ars, aks, b, bps, c, ldc, rows, cols, alpha, beta, mode, bias); break;
+  }
+}
+
+// ---------------------------------------------------------------- packing
+
+// Rows [i0, i0+mc) × depth [p0, p0+kc) of op(A) (M×K) into MR-row panels: dst[(ip·kc + k)·MR + r], zero padded.
+void packA(bool transA, const float* A, int M, int K, int i0, int mc, int p0, int kc, float* dst) {
+  for (int ip = 0; ip < mc; ip += MR) {
+    const int rows = imin(MR, mc - ip);
+    float* panel = dst + ip * kc;
+    if (transA) {
+      // A stored K×M: the MR rows of op(A) at one depth are contiguous.
+      for (int k = 0; k < kc; k++) {
+        const float* src = A + static_cast<ptrdiff_t>(p0 + k) * M + i0 + ip;
+        float* d = panel + k * MR;
+        for (int r = 0; r < MR; r++) d[r] = r < rows ? src[r] : 0.0f;
+      }
+    } else {
+      const float* src[MR];
+      for (int r = 0; r < MR; r++) src[r] = A + static_cast<ptrdiff_t>(i0 + ip + imin(r, rows - 1)) * K + p0;
+      if (rows == MR) {
+        for (int k = 0; k < kc; k++) {
+          float* d = panel + k * MR;
+          for (int r = 0; r < MR; r++) d[r] = src[r][k];
+        }
+      } else {
+        for (int k = 0; k < kc; k++) {
+          float* d = panel + k * MR;
+          for (int r = 0; r < MR; r++) d[r] = r < rows ? src[r][k] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+// The wasm packB: columns [j0, j0+nc) × depth [p0, p0+kc) of op(B) (K×N) into 8-column panels
+// dst[(jp·kc + k)·8 + c], zero padded.
+void packBPanels(bool transB, const float* B, int N, int K, int j0, int nc, int p0, int kc, float* dst) {
+  for (int jp = 0; jp < nc; jp += 8) {
+    const int cols = imin(8, nc - jp);
+    float* panel = dst + static_cast<ptrdiff_t>(jp) * kc;
+    if (!transB) {
+      for (int k = 0; k < kc; k++) {
+        const float* src = B + static_cast<ptrdiff_t>(p0 + k) * N + j0 + jp;
+        float* d = panel + k * 8;
+        if (cols == 8) {
+          _mm256_storeu_ps(d, _mm256_loadu_ps(src));
+        } else {
+          for (int c = 0; c < 8; c++) d[c] = c < cols ? src[c] : 0.0f;
+        }
+      }
+    } else {
+      // B stored N×K: op(B)[k, j] = B[j·K + k].
+      for (int c = 0; c < 8; c++) {
+        float* d = panel + c;
+        if (c < cols) {
+          const float* src = B + static_cast<ptrdiff_t>(j0 + jp + c) * K + p0;
+          for (int k = 0; k < kc; k++) d[k * 8] = src[k];
+        } else {
+          for (int k = 0; k < kc; k++) d[k * 8] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- exp, max (the wasm expv and f32.max)
+
+inline float fromDouble(double x) { return static_cast<float>(x); }
+
+// Cody–Waite range reduction + Cephes polynomial, op for op the wasm expv (pmin/pmax with the wasm operand
+// semantics, separate mul and add except the polynomial's five relaxed_madd).
+inline __m256 expv(__m256 x) {
+  // pmax(x, lo) = x < lo ? lo : x = maxps(lo, x); pmin(y, hi) = hi < y ? hi : y = minps(hi, y).
+  x = _mm256_min_ps(_mm256_set1_ps(88.0f), _mm256_max_ps(_mm256_set1_ps(fromDouble(-87.33654)), x));
+  const __m256 magic = _mm256_set1_ps(12583039.0f);
+  const __m256 t = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(fromDouble(1.44269504088896341))), magic);
+  const __m256 n = _mm256_sub_ps(t, magic);
+  __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(fromDouble(0.693359375))));
+  r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(fromDouble(-2.12194440e-4))));
+  const __m256 z = _mm256_mul_ps(r, r);
+  __m256 p = _mm256_set1_ps(fromDouble(1.9875691500e-4));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(fromDouble(1.3981999507e-3)));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(fromDouble(8.3334519073e-3)));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(fromDouble(4.1665795894e-2)));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(fromDouble(1.6666665459e-1)));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(fromDouble(5.0000001201e-1)));
+  const __m256 y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, z), r), _mm256_set1_ps(1.0f));
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23)));
+}
+
+inline float expScalar(float x) { return _mm256_cvtss_f32(expv(_mm256_set1_ps(x))); }
+
+// WebAssembly f32.max: NaN if either is NaN, +0 over −0.
+inline float wasmMax(float a, float b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return signbit(a) ? b : a;
+  return a > b ? a : b;
+}
+
+// ((l0 + l1) + l2) + l3 in float32, as the wasm sumv.
+inline float sum4(__m128 v) {
+  alignas(16) float l[4];
+  _mm_store_ps(l, v);
+  return ((l[0] + l[1]) + l[2]) + l[3];
+}
+
+// The wasm softmaxRow: one row of logits into (in place) its softmax gradient; stats (max − z[label], Σ exp).
+void softmaxRow(float* L, int V, int Vp, int label, float invCount, bool grads, float* dBias, double* stat) {
+  const int V4 = V & ~3;
+  // Running max in 4 lanes, element v in lane v mod 4 in order: pmax(vmax, x) = vmax < x ? x : vmax = maxps(x, vmax).
+  __m128 vmax = _mm_set1_ps(-INFINITY);
+  for (int v = 0; v < V4; v += 4) vmax = _mm_max_ps(_mm_loadu_ps(L + v), vmax);
+  alignas(16) float l[4];
+  _mm_store_ps(l, vmax);
+  float m = wasmMax(wasmMax(l[0], l[1]), wasmMax(l[2], l[3]));
+  for (int v = V4; v < V; v++) m = wasmMax(m, L[v]);
+  const float zLabel = L[label];
+  // exp(z − max), 8 at a time; summed in 4 float32 lanes per chunk of 64 (elements v, v+4, … in lane v mod 4,
+  // in order: the low then the high half of each 8), the chunks in float64.
+  const __m256 vm = _mm256_set1_ps(m);
+  double total = 0;
+  for (int v0 = 0; v0 < V4; v0 += 64) {
+    const int vEnd = imin(V4, v0 + 64);
+    __m128 acc = _mm_setzero_ps();
+    int v = v0;
+    for (; v + 8 <= vEnd; v += 8) {
+      const __m256 e = expv(_mm256_sub_ps(_mm256_loadu_ps(L + v), vm));
+      _mm256_storeu_ps(L + v, e);
+      acc = _mm_add_ps(acc, _mm256_castps256_ps128(e));
+      acc = _mm_add_ps(acc, _mm256_extractf128_ps(e, 1));
+    }
+    if (v < vEnd) {
+      const __m256 x = _mm256_insertf128_ps(_mm256_setzero_ps(), _mm_loadu_ps(L + v), 0);
+      const __m128 e = _mm256_castps256_ps128(expv(_mm256_sub_ps(x, vm)));
+      _mm_storeu_ps(L + v, e);
+      acc = _mm_add_ps(acc, e);
+    }
+    total += static_cast<double>(sum4(acc));
+  }
+  for (int v = V4; v < V; v++) {
+    const float e = expScalar(L[v] - m);
+    L[v] = e;
+    total += static_cast<double>(e);
+  }
+  stat[0] = static_cast<double>(m) - static_cast<double>(zLabel);
+  stat[1] = total;
+  if (!grads) return;
+  // g = softmax/count − onehot/count, and dBias += g in the same pass.
+  const float s = static_cast<float>(static_cast<double>(invCount) / total);
+  const __m256 vs = _mm256_set1_ps(s);
+  int v = 0;
+  for (; v + 8 <= V4; v += 8) {
+    const __m256 g = _mm256_mul_ps(_mm256_loadu_ps(L + v), vs);
+    _mm256_storeu_ps(L + v, g);
+    if (dBias) _mm256_storeu_ps(dBias + v, _mm256_add_ps(_mm256_loadu_ps(dBias + v), g));
+  }
+  for (; v < V; v++) {
+    const float g = L[v] * s;
+    L[v] = g;
+    if (dBias) dBias[v] = dBias[v] + g;
+  }
+  for (v = V; v < Vp; v++) L[v] = 0.0f;
+  L[label] = L[label] - invCount;
+  if (dBias) dBias[label] = dBias[label] - invCount;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- exports
+
+void packB(uint8_t* base, int transB, uint32_t B, int N, int K, int j0, int nc, int p0, int kc, uint32_t dst) {
+  packBPanels(transB != 0, F(base, B), N, K, j0, nc, p0, kc, F(base, dst));
+}
+
+void gemm(uint8_t* base, int transA, int transB, int M, int N, int K, float alpha, uint32_t A, uint32_t B,
+          float beta, uint32_t C, int i0, int i1, int j0, int j1, uint32_t work, uint32_t bias) {
+  const float* a = F(base, A);
+  const float* b = F(base, B);
+  float* c = F(base, C);
+  const float* bs = bias ? F(base, bias) : nullptr;
+  float* pa = F(base, work);
+  float* pb = pa + 128 * KC;  // the wasm layout's B area: KC·(NC + 8) floats
+  if (K == 0) {
+    for (int i = i0; i < i1; i++) {
+      for (int j = j0; j < j1; j++) {
+        float* q = c + static_cast<ptrdiff_t>(i) * N + j;
+        *q = beta == 0 ? 0.0f : beta * *q;
+      }
+    }
+    return;
+  }
+  const int firstMode = beta == 0 ? 0 : beta == 1 ? 1 : 2;
+  for (int jc = j0; jc < j1; jc += NC) {
+    const int nc = imin(NC, j1 - jc);
+    for (int pc = 0; pc < K; pc += KC) {
+      const int kc = imin(KC, K - pc);
+      packBPanels(transB != 0, b, N, K, jc, nc, pc, kc, pb);
+      const int mode = pc > 0 ? 1 : firstMode;
+      for (int ic = i0; ic < i1; ic += MC) {
+        const int mc = imin(MC, i1 - ic);
+        packA(transA != 0, a, M, K, ic, mc, pc, kc, pa);
+        for (int jr = 0; jr < nc; jr += 16) {
+          const int cols = imin(16, nc - jr);
+          const float* bp = pb + static_cast<ptrdiff_t>(jr) * kc;
+          const float* rb = bs && pc == 0 ? bs + jc + jr : nullptr;
+          for (int ir = 0; ir < mc; ir += MR) {
+            const int rows = imin(MR, mc - ir);
+            float* cp = c + static_cast<ptrdiff_t>(ic + ir) * N + jc + jr;
+            const float* ap = pa + ir * kc;
+            // Packed A panels are zero padded to MR rows: always the full-height tile.
+            if (cols > 8)
+              tile<MR, 2>(kc, ap, 1, MR, bp, 8 * kc, cp, N, rows, cols, alpha, beta, mode, rb);
+            else
+              tile<MR, 1>(kc, ap, 1, MR, bp, 8 * kc, cp, N, rows, cols, alpha, beta, mode, rb);
+          }
+        }
+      }
+    }
+  }
+}
+
+void gemmShared(uint8_t* base, int transA, int transB, int M, int N, int K, float alpha, uint32_t A, uint32_t B,
+                float beta, uint32_t C, int splitM, int chunk, uint32_t counter, uint32_t work, uint32_t bias) {
+  int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
+  const int total = splitM ? M : N;
+  for (;;) {
+    const int start = __atomic_fetch_add(ctr, chunk, __ATOMIC_SEQ_CST);
+    if (start >= total) break;
+    const int end = imin(total, start + chunk);
+    if (splitM)
+      gemm(base, transA, transB, M, N, K, alpha, A, B, beta, C, start, end, 0, N, work, bias);
+    else
+      gemm(base, transA, transB, M, N, K, alpha, A, B, beta, C, 0, M, start, end, work, bias);
+  }
+}
+
+// The wasm linearCrossEntropy (same arguments, parts, work size and results); see assembly/kernels.ts for the
+// contract. Work layout (floats): H rows [R·D] | logits L [R·Vp] | unused [R·Vp] | Hb [R·Dp] | dH sums [R·Dp].
+void linearCrossEntropy(uint8_t* base, uint32_t H, int D, int V, uint32_t bias, uint32_t rows, uint32_t labels,
+                        int r0, int r1, uint32_t WpT, uint32_t Wq, float invCount, uint32_t dH, uint32_t dW,
+                        uint32_t dBias, uint32_t work, int R, uint32_t stats, uint32_t counter, int partRows,
+                        uint32_t dWParts, uint32_t dBiasParts) {
+  const int Vp = (V + 7) & ~7;
+  const int Dp = (D + 7) & ~7;
+  const int V4r = (V + 3) & ~3;
+  float* Hr = F(base, work);
+  float* L = Hr + static_cast<ptrdiff_t>(R) * D;
+  float* Hb = L + 2 * static_cast<ptrdiff_t>(R) * Vp;
+  float* dHb = Hb + static_cast<ptrdiff_t>(R) * Dp;
+  const float* h = F(base, H);
+  const float* wpt = F(base, WpT);
+  const float* wq = Wq ? F(base, Wq) : nullptr;
+  const float* bs = bias ? F(base, bias) : nullptr;
+  const int32_t* rowList = reinterpret_cast<const int32_t*>(base + rows);
+  const int32_t* labelList = reinterpret_cast<const int32_t*>(base + labels);
+  double* st = reinterpret_cast<double*>(base + stats);
+  float* dh = dH ? F(base, dH) : nullptr;
+  const bool grads = dH != 0 || dW != 0 || dBias != 0;
+  int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
+  for (;;) {
+    const int part = __atomic_fetch_add(ctr, 1, __ATOMIC_SEQ_CST);
+    const int p0 = r0 + part * partRows;
+    if (p0 >= r1) break;
+    const int p1 = imin(r1, p0 + partRows);
+    float* dWp = dW == 0 ? nullptr
+                 : part == 0 ? F(base, dW)
+                             : F(base, dWParts) + static_cast<ptrdiff_t>(part - 1) * V * D;
+    float* dBp = dBias == 0 ? nullptr
+                 : part == 0 ? F(base, dBias)
+                             : F(base, dBiasParts) + static_cast<ptrdiff_t>(part - 1) * V4r;
+    if (part > 0 && dWp) memset(dWp, 0, static_cast<size_t>(V) * D * 4);
+    if (part > 0 && dBp) memset(dBp, 0, static_cast<size_t>(V4r) * 4);
+    for (int b = p0; b < p1; b += R) {
+      const int nb = imin(R, p1 - b);
+      const int nb4 = (nb + 3) & ~3;
+      // The block's H rows (row-major, rows past nb zero), and for dW as 8-column panels of depth nb4.
+      for (int r = 0; r < nb4; r++) {
+        float* hr = Hr + r * D;
+        if (r < nb) {
+          const float* src = h + static_cast<ptrdiff_t>(rowList[b + r]) * D;
+          memcpy(hr, src, static_cast<size_t>(D) * 4);
+        } else {
+          memset(hr, 0, static_cast<size_t>(D) * 4);
+        }
+        if (dWp) {
+          for (int k = 0; k < Dp; k++) Hb[(k >> 3) * nb4 * 8 + r * 8 + (k & 7)] = k < D ? hr[k] : 0.0f;
+        }
+      }
+      // Logits L[nb4 × Vp] = Hblock · Wᵀ + bias (depth D in one block, as the wasm kernel).
+      for (int jr = 0; jr < Vp; jr += 24) {
+        const int np = imin(3, (Vp - jr) >> 3);
+        const float* bp = wpt + static_cast<ptrdiff_t>(jr) * D;
+        const float* bj = bs ? bs + jr : nullptr;
+        for (int ir = 0; ir < nb4; ir += 4) {
+          float* cp = L + static_cast<ptrdiff_t>(ir) * Vp + jr;
+          const float* ap = Hr + ir * D;
+          if (np == 3)
+            tile<4, 3>(D, ap, D, 1, bp, 8 * D, cp, Vp, 4, 24, 1.0f, 0.0f, 0, bj);
+          else if (np == 2)
+            tile<4, 2>(D, ap, D, 1, bp, 8 * D, cp, Vp, 4, 16, 1.0f, 0.0f, 0, bj);
+          else
+            tile<4, 1>(D, ap, D, 1, bp, 8 * D, cp, Vp, 4, 8, 1.0f, 0.0f, 0, bj);
+        }
+      }
+      for (int r = 0; r < nb; r++) {
+        softmaxRow(L + static_cast<ptrdiff_t>(r) * Vp, V, Vp, labelList[b + r], invCount, grads, dBp,
+                   st + 2 * static_cast<ptrdiff_t>(b + r));
+      }
+      if (!grads) continue;
+      for (int r = nb; r < nb4; r++) memset(L + static_cast<ptrdiff_t>(r) * Vp, 0, static_cast<size_t>(Vp) * 4);
+      if (dh) {
+        // dH block = G · W over depth V, in chunks of CE_KV continuing each element's sum in place (exact).
+        for (int v0 = 0; v0 < V; v0 += CE_KV) {
+          const int kv = imin(CE_KV, V - v0);
+          for (int jr = 0; jr < Dp; jr += 24) {
+            const int np = imin(3, (Dp - jr) >> 3);
+            const float* bp = wq + static_cast<ptrdiff_t>(jr) * V + static_cast<ptrdiff_t>(v0) * 8;
+            for (int ir = 0; ir < nb4; ir += 4) {
+              const float* ap = L + static_cast<ptrdiff_t>(ir) * Vp + v0;
+              float* cp = dHb + ir * Dp + jr;
+              if (np == 3) {
+                __m256 acc[4][3];
+                if (v0 == 0) zero(acc);
+                else
+                  for (int r = 0; r < 4; r++)
+                    for (int p = 0; p < 3; p++) acc[r][p] = _mm256_loadu_ps(cp + r * Dp + 8 * p);
+                accumulate(acc, kv, ap, Vp, 1, bp, 8 * static_cast<ptrdiff_t>(V));
+                for (int r = 0; r < 4; r++)
+                  for (int p = 0; p < 3; p++) _mm256_storeu_ps(cp + r * Dp + 8 * p, acc[r][p]);
+              } else if (np == 2) {
+                __m256 acc[4][2];
+                if (v0 == 0) zero(acc);
+                else
+                  for (int r = 0; r < 4; r++)
+                    for (int p = 0; p < 2; p++) acc[r][p] = _mm256_loadu_ps(cp + r * Dp + 8 * p);
+                accumulate(acc, kv, ap, Vp, 1, bp, 8 * static_cast<ptrdiff_t>(V));
+                for (int r = 0; r < 4; r++)
+                  for (int p = 0; p < 2; p++) _mm256_storeu_ps(cp + r * Dp + 8 * p, acc[r][p]);
+              } else {
+                __m256 acc[4][1];
+                if (v0 == 0) zero(acc);
+                else
+                  for (int r = 0; r < 4; r++) acc[r][0] = _mm256_loadu_ps(cp + r * Dp);
+                accumulate(acc, kv, ap, Vp, 1, bp, 8 * static_cast<ptrdiff_t>(V));
+                for (int r = 0; r < 4; r++) _mm256_storeu_ps(cp + r * Dp, acc[r][0]);
+              }
+            }
+          }
+        }
+        // The wasm kernel stores 1·acc: the same bits.
+        for (int r = 0; r < nb; r++) {
+          memcpy(dh + static_cast<ptrdiff_t>(rowList[b + r]) * D, dHb + r * Dp, static_cast<size_t>(D) * 4);
+        }
+      }
+      if (dWp) {
+        // dW += Gᵀ · Hblock: A(v, row) = L[row·Vp + v] read in place; depth nb4 (the zero rows included).
+        for (int ir = 0; ir < V; ir += MR) {
+          const int rowsHere = imin(MR, V - ir);
+          for (int jr = 0; jr < D; jr += 16) {
+            const int cols = imin(16, D - jr);
+            const float* bp = Hb + static_cast<ptrdiff_t>(jr) * nb4;
+            float* cp = dWp + static_cast<ptrdiff_t>(ir) * D + jr;
+            if (cols > 8)
+              tileRows<2>(rowsHere, nb4, L + ir, 1, Vp, bp, 8 * nb4, cp, D, rowsHere, cols, 1.0f, 0.0f, 1, nullptr);
+            else
+              tileRows<1>(rowsHere, nb4, L + ir, 1, Vp, bp, 8 * nb4, cp, D, rowsHere, cols, 1.0f, 0.0f, 1, nullptr);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace llamarec
