@@ -27,7 +27,9 @@ const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
 const { module, memory, control, names, errors, spinMs } = workerData;
 const instance = new WebAssembly.Instance(module, { env: { memory } });
-const fns = names.map((n) => instance.exports[n]);
+// native kernels (src/tensor/kernels/native.ts): the same functions over the same memory replace the wasm ones.
+const native = workerData.nativePath ? require(workerData.nativePath).bind(new Uint8Array(memory.buffer)) : {};
+const fns = names.map((n) => native[n] ?? instance.exports[n]);
 const ctl = new Int32Array(control, 0, 16);
 const args = new Float64Array(control, ${ARGS_OFFSET}, ${MAX_ARGS});
 Atomics.store(ctl, ${READY}, 1);
@@ -75,6 +77,8 @@ export class KernelThread {
     names: readonly string[],
     startTimeoutMs = 20_000,
     spinMs = 0,
+    /** The native kernel addon to overlay on the wasm exports (src/tensor/kernels/native.ts), if any. */
+    nativePath?: string,
   ) {
     this.names = names;
     const control = new SharedArrayBuffer(ARGS_OFFSET + MAX_ARGS * 8);
@@ -85,7 +89,7 @@ export class KernelThread {
     port1.unref();
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { module, memory, control, names, errors: port2, spinMs },
+      workerData: { module, memory, control, names, errors: port2, spinMs, nativePath },
       transferList: [port2],
     });
     // The helper only ever blocks in Atomics.wait; it must never keep the process alive.

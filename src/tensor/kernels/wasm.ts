@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import type { Kernels, RecurrenceSequences } from "./api.js";
+import { overlayNative, resolveNative } from "./native.js";
 import { type WasmMemory, type WasmModule, WebAssemblyApi } from "./wasm-api.js";
 import { KERNELS_RELAXED_WASM_BASE64, KERNELS_SIMD_WASM_BASE64 } from "./wasm-bytes.generated.js";
 import { KernelThread } from "./wasm-thread.js";
@@ -45,6 +46,11 @@ export type WasmVariant = "simd" | "relaxed";
 export interface WasmKernelOptions {
   /** Default: "relaxed" when this runtime can run it, else "simd". */
   variant?: WasmVariant;
+  /**
+   * Native AVX2 kernels (src/tensor/kernels/native.ts) in place of the hottest wasm exports, same bits. true:
+   * required; false: pure wasm; default: when available and LLAMAREC_KERNELS is not "wasm" (relaxed variant only).
+   */
+  native?: boolean;
   /** 1 or 2 threads; default min(2, os.availableParallelism()). */
   threads?: number;
   /** Work sizes from which a call is split across the two threads (tests lower them to exercise the split). */
@@ -71,6 +77,8 @@ export interface WasmKernelOptions {
 export interface WasmKernels extends Kernels {
   readonly threads: number;
   readonly variant: WasmVariant;
+  /** Whether the native kernels replace the hottest wasm exports. */
+  readonly native: boolean;
   /** How many calls the helper thread took part in (it skips calls it wakes up too late for). */
   helperCalls(): number;
   /** How many times waiting for a descheduled helper switched splitting off for a while. */
@@ -286,7 +294,10 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   }
   const module = wasmModule(variant);
   const memory = new WebAssemblyApi.Memory({ initial: 2, maximum: MAX_PAGES, shared: true });
-  const ex = new WebAssemblyApi.Instance(module, { env: { memory } }).exports as unknown as Exports;
+  // native: the addon's functions overlay the wasm exports of the same names (here and in the helper thread).
+  const native = resolveNative(options.native, variant);
+  const wasmExports = new WebAssemblyApi.Instance(module, { env: { memory } }).exports;
+  const ex = (native ? overlayNative(wasmExports, memory, native) : wasmExports) as unknown as Exports;
   const arena = new Arena(memory);
   const gemmWork = ex.gemmWorkBytes()!;
   let helper: KernelThread | undefined;
@@ -296,7 +307,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   function thread(): KernelThread | undefined {
     if (threads < 2 || helperFailed) return undefined;
     try {
-      helper ??= new KernelThread(module, memory, EXPORTS, 20_000, spinMs);
+      helper ??= new KernelThread(module, memory, EXPORTS, 20_000, spinMs, native?.path);
     } catch (err) {
       // Degrade to one thread rather than fail the computation.
       helperFailed = true;
@@ -419,9 +430,10 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   }
 
   const kernels: WasmKernels = {
-    name: "wasm",
+    name: native ? "wasm+native" : "wasm",
     threads,
     variant,
+    native: native !== undefined,
 
     gemm(transA, transB, M, N, K, alpha, A, B, beta, C) {
       gemm(transA, transB, M, N, K, alpha, A, B, beta, C, null);

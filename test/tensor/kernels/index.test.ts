@@ -8,9 +8,10 @@ import { kernelsFromEnv } from "../../../src/tensor/kernels/index.js";
 import type { WasmKernels } from "../../../src/tensor/kernels/wasm.js";
 
 describe("backend selection", () => {
-  it("defaults to wasm", () => {
+  it("defaults to wasm (with the native kernels when they are built)", () => {
     const k = kernelsFromEnv({}) as WasmKernels;
-    expect(k.name).toBe("wasm");
+    expect(k.name).toBe(k.native ? "wasm+native" : "wasm");
+    expect((kernelsFromEnv({ LLAMAREC_KERNELS: "wasm" }) as WasmKernels).name).toBe("wasm");
     expect([1, 2]).toContain(k.threads);
   });
 

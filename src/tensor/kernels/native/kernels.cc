@@ -39,6 +39,12 @@ inline int imin(int a, int b) { return a < b ? a : b; }
 template <int R, int NP>
 inline __attribute__((always_inline)) void accumulate(__m256 (&acc)[R][NP], int kc, const float* a, ptrdiff_t ars,
                                                      ptrdiff_t aks, const float* b, ptrdiff_t bps) {
+  // A local copy the compiler keeps in registers (it does not for the caller's array).
+  __m256 c[R][NP];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+    for (int p = 0; p < NP; p++) c[r][p] = acc[r][p];
   for (int k = 0; k < kc; k++) {
     __m256 bv[NP];
 #pragma GCC unroll 3
@@ -47,11 +53,15 @@ inline __attribute__((always_inline)) void accumulate(__m256 (&acc)[R][NP], int 
     for (int r = 0; r < R; r++) {
       const __m256 av = _mm256_broadcast_ss(a + r * ars);
 #pragma GCC unroll 3
-      for (int p = 0; p < NP; p++) acc[r][p] = _mm256_fmadd_ps(av, bv[p], acc[r][p]);
+      for (int p = 0; p < NP; p++) c[r][p] = _mm256_fmadd_ps(av, bv[p], c[r][p]);
     }
     a += aks;
     b += 8;
   }
+#pragma GCC unroll 6
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+    for (int p = 0; p < NP; p++) acc[r][p] = c[r][p];
 }
 
 template <int R, int NP>

@@ -1,0 +1,211 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { loadNative } from "../../../src/tensor/kernels/native.js";
+import {
+  createWasmKernels,
+  type WasmKernelOptions,
+  type WasmKernels,
+} from "../../../src/tensor/kernels/wasm.js";
+import { WebAssemblyApi } from "../../../src/tensor/kernels/wasm-api.js";
+import { randomArray, rng } from "./compare.js";
+
+// The native kernels (src/tensor/kernels/native/*.cc) against the wasm relaxed build, bit for bit: every GEMM
+// orientation, edge tiles in M, N and K, depth beyond one block, beta 0 over NaN, beta 1 and other, alpha ≠ 1,
+// the bias path, tiny shapes; the fused cross-entropy's loss, count, dH, dW and dBias. On 1 thread, on 2 threads
+// with every call split, and with the helper thread doing all of every call (its own native binding).
+// In CI (process.env.CI) the addon must be built: a missing addon fails instead of skipping.
+
+const status = loadNative();
+const available = "loaded" in status;
+
+it("the native addon is built and loads (required in CI)", () => {
+  if (!available && process.env.CI) expect.fail(`native kernels unavailable in CI: ${status.reason}`);
+  if (!available) console.warn(`native kernels unavailable, native tests skipped: ${status.reason}`);
+});
+
+function bitsEqual(actual: Float32Array, expected: Float32Array, what: string): void {
+  expect(actual.length, what).toBe(expected.length);
+  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
+  const e = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== e[i])
+      expect.fail(`${what}: element ${i} is ${actual[i]}, the wasm kernel gives ${expected[i]}`);
+  }
+}
+
+describe.runIf(available)("native kernels = wasm relaxed kernels, bit for bit", () => {
+  // Pairs with the same split and block settings (the cross-entropy's dW sums depend on the block rows).
+  const split: WasmKernelOptions = {
+    threads: 2,
+    parallelMinFlops: 1,
+    parallelMinElements: 1,
+    ceBlockRows: 8,
+  };
+  const pairs: { label: string; wasm: WasmKernels; native: WasmKernels }[] = [
+    {
+      label: "1 thread",
+      wasm: createWasmKernels({ variant: "relaxed", threads: 1, native: false }),
+      native: createWasmKernels({ variant: "relaxed", threads: 1, native: true }),
+    },
+    {
+      label: "2 threads, every call split",
+      wasm: createWasmKernels({ variant: "relaxed", ...split, native: false }),
+      native: createWasmKernels({ variant: "relaxed", ...split, native: true }),
+    },
+    {
+      label: "helper thread only",
+      wasm: createWasmKernels({ variant: "relaxed", threads: 1, ceBlockRows: 8, native: false }),
+      native: createWasmKernels({ variant: "relaxed", ...split, helperFirst: true, native: true }),
+    },
+  ];
+  afterAll(() => {
+    for (const p of pairs) {
+      p.wasm.dispose();
+      p.native.dispose();
+    }
+  });
+
+  it("names the backend and keeps the memory's base address across growth", () => {
+    expect(pairs[0]!.native.name).toBe("wasm+native");
+    expect(pairs[0]!.native.native).toBe(true);
+    expect(pairs[0]!.wasm.name).toBe("wasm");
+    if (!("loaded" in status)) return;
+    const memory = new WebAssemblyApi.Memory({ initial: 1, maximum: 65536, shared: true });
+    const before = status.loaded.addon.address(new Uint8Array(memory.buffer));
+    memory.grow(300);
+    expect(status.loaded.addon.address(new Float32Array(memory.buffer, 4096, 8))).toBe(before);
+  });
+
+  // [M, N, K]: tiles of 6 × 16 (native) and 4 × 8 (wasm), row blocks of 120 / 128, depth blocks of 256,
+  // column blocks of 2,048.
+  const shapes: [number, number, number][] = [
+    [1, 1, 1],
+    [2, 3, 1],
+    [5, 3, 7],
+    [6, 16, 8],
+    [7, 17, 33],
+    [13, 9, 256],
+    [13, 25, 257],
+    [121, 31, 64],
+    [130, 40, 600],
+    [3, 2100, 5],
+    [250, 70, 130],
+  ];
+  // [alpha, beta]: beta 0 must ignore C (NaN-filled here), beta 1 accumulates, others scale.
+  const scalings: [number, number][] = [
+    [1, 0],
+    [1, 1],
+    [0.7, 0],
+    [1.3, -0.5],
+    [0.5, 1],
+  ];
+
+  describe.each(pairs)("$label", ({ wasm, native }) => {
+    it("gemm: every orientation, edge tiles, K > kc, alpha and beta", () => {
+      let seed = 1;
+      for (const [M, N, K] of shapes) {
+        for (const tA of [false, true]) {
+          for (const tB of [false, true]) {
+            for (const [alpha, beta] of scalings) {
+              const A = randomArray(M * K, seed++);
+              const B = randomArray(K * N, seed++);
+              const C0 = beta === 0 ? new Float32Array(M * N).fill(Number.NaN) : randomArray(M * N, seed++);
+              const Cw = C0.slice();
+              const Cn = C0.slice();
+              wasm.gemm(tA, tB, M, N, K, alpha, A, B, beta, Cw);
+              native.gemm(tA, tB, M, N, K, alpha, A, B, beta, Cn);
+              bitsEqual(Cn, Cw, `gemm ${tA ? "T" : "N"}${tB ? "T" : "N"} ${M}×${N}×${K} α${alpha} β${beta}`);
+              if (beta === 0) expect(Cn.some(Number.isNaN)).toBe(false);
+            }
+          }
+        }
+      }
+      // No depth: C = beta·C (or 0).
+      for (const beta of [0, 2]) {
+        const Cw = randomArray(12, 99);
+        const Cn = Cw.slice();
+        wasm.gemm(false, false, 3, 4, 0, 1, new Float32Array(0), new Float32Array(0), beta, Cw);
+        native.gemm(false, false, 3, 4, 0, 1, new Float32Array(0), new Float32Array(0), beta, Cn);
+        bitsEqual(Cn, Cw, `gemm K = 0, beta ${beta}`);
+      }
+    });
+
+    it("gemm: sums that cancel to ±0 and large magnitudes keep their bits", () => {
+      // Integer-valued operands whose products cancel exactly: signed zeros and exact ties exercise the order.
+      const r = rng(7);
+      for (const [M, N, K] of [
+        [9, 20, 300],
+        [31, 8, 40],
+      ] as [number, number, number][]) {
+        const A = Float32Array.from({ length: M * K }, () => Math.round(r(-3, 3)) * 1e-3);
+        const B = Float32Array.from({ length: K * N }, () => Math.round(r(-3, 3)) * 1e19);
+        const Cw = new Float32Array(M * N);
+        const Cn = new Float32Array(M * N);
+        wasm.gemm(false, true, M, N, K, 1, A, B, 0, Cw);
+        native.gemm(false, true, M, N, K, 1, A, B, 0, Cn);
+        bitsEqual(Cn, Cw, `gemm cancellation ${M}×${N}×${K}`);
+      }
+    });
+
+    it("linearForward (bias in the first depth block)", () => {
+      let seed = 500;
+      for (const [rows, outF, inF] of [
+        [1, 1, 1],
+        [5, 3, 7],
+        [17, 23, 31],
+        [9, 13, 257],
+        [130, 9, 600],
+        [3, 2100, 5],
+        [200, 256, 64],
+      ] as [number, number, number][]) {
+        const x = randomArray(rows * inF, seed++);
+        const w = randomArray(outF * inF, seed++);
+        const b = randomArray(outF, seed++);
+        const ow = new Float32Array(rows * outF).fill(Number.NaN);
+        const on = ow.slice();
+        wasm.linearForward(x, w, b, rows, inF, outF, ow);
+        native.linearForward(x, w, b, rows, inF, outF, on);
+        bitsEqual(on, ow, `linearForward ${rows}×${inF} → ${outF}`);
+      }
+    });
+
+    it("linearCrossEntropy: loss, count, dH, dW, dBias", () => {
+      // [N, D, V, share of ignored rows, bias, grads]
+      const cases: [number, number, number, number, boolean, "all" | "dH" | "dW" | "none"][] = [
+        [1, 1, 1, 0, true, "all"],
+        [3, 5, 4, 0, false, "all"],
+        [37, 13, 29, 0.3, true, "all"],
+        [40, 64, 517, 0.5, true, "all"],
+        [70, 70, 1003, 0.2, false, "all"],
+        [150, 64, 3651, 0.45, true, "all"],
+        [33, 24, 300, 0.1, true, "dH"],
+        [33, 24, 300, 0.1, false, "dW"],
+        [33, 24, 300, 0.1, true, "none"],
+        [12, 8, 64, 1, true, "all"],
+      ];
+      let seed = 900;
+      for (const [N, D, V, ignored, withBias, grads] of cases) {
+        const r = rng(seed++);
+        const H = randomArray(N * D, seed++, -2, 2);
+        const W = randomArray(V * D, seed++, -0.5, 0.5);
+        const bias = withBias ? randomArray(V, seed++, -1, 1) : null;
+        const labels = Int32Array.from({ length: N }, () => (r(0, 1) < ignored ? -100 : Math.floor(r(0, V))));
+        if (ignored < 1) labels[0] = V - 1; // the last item, in the scalar tail when V is not a multiple of 4
+        const run = (k: WasmKernels) => {
+          const dH = grads === "all" || grads === "dH" ? new Float32Array(N * D).fill(Number.NaN) : undefined;
+          const dW = grads === "all" || grads === "dW" ? randomArray(V * D, 77) : undefined;
+          const dBias = grads === "all" && bias ? randomArray(V, 78) : undefined;
+          const out = k.linearCrossEntropy({ H, W, bias, labels, N, D, V, ignoreIndex: -100, dH, dW, dBias });
+          return { ...out, dH, dW, dBias };
+        };
+        const w = run(wasm);
+        const n = run(native);
+        const what = `linearCrossEntropy N ${N} D ${D} V ${V} ignored ${ignored} bias ${withBias} grads ${grads}`;
+        expect(n.count, what).toBe(w.count);
+        expect(Object.is(n.loss, w.loss), `${what}: loss ${n.loss} vs ${w.loss}`).toBe(true);
+        if (w.dH) bitsEqual(n.dH!, w.dH, `${what}: dH`);
+        if (w.dW) bitsEqual(n.dW!, w.dW, `${what}: dW`);
+        if (w.dBias) bitsEqual(n.dBias!, w.dBias, `${what}: dBias`);
+      }
+    });
+  });
+});
