@@ -42,11 +42,18 @@ const V = 3651; // 3650 items + padding
 const backends: { label: string; k: Kernels; n: number }[] = [];
 if (!skipRef) backends.push({ label: "reference (plain JS)", k: referenceKernels, n: refRuns });
 const wasmSimd1 = createWasmKernels({ threads: 1, variant: "simd" });
-const wasm1 = createWasmKernels({ threads: 1 });
-const wasm2 = createWasmKernels({ threads: 2 });
+const wasm1 = createWasmKernels({ threads: 1, native: false });
+const wasm2 = createWasmKernels({ threads: 2, native: false });
 backends.push({ label: "wasm simd 1 thread", k: wasmSimd1, n: runs });
 backends.push({ label: `wasm ${wasm1.variant} 1 thread`, k: wasm1, n: runs });
 backends.push({ label: `wasm ${wasm2.variant} 2 threads`, k: wasm2, n: runs });
+// The native AVX2 kernels over the same wasm backend (src/tensor/kernels/native.ts), when built and not
+// turned off with LLAMAREC_KERNELS=wasm.
+const native1 = createWasmKernels({ threads: 1 });
+if (native1.native) {
+  backends.push({ label: "wasm+native 1 thread", k: native1, n: runs });
+  backends.push({ label: "wasm+native 2 threads", k: createWasmKernels({ threads: 2 }), n: runs });
+}
 
 const gemms: { name: string; tA: boolean; tB: boolean; M: number; N: number; K: number }[] = [
   { name: "logits  H[3200×64]·Wᵀ   (NT)", tA: false, tB: true, M: N, N: V, K: D },
@@ -54,6 +61,10 @@ const gemms: { name: string; tA: boolean; tB: boolean; M: number; N: number; K: 
   { name: "dH      G[3200×3651]·W  (NN)", tA: false, tB: false, M: N, N: D, K: V },
   { name: "dW      Gᵀ[3651×3200]·H (TN)", tA: true, tB: false, M: V, N: D, K: N },
   { name: "dW      Gᵀ·H, H stored ᵀ (TT)", tA: true, tB: true, M: V, N: D, K: N },
+  // The LRU and feed-forward layers (d 64 → 256 → 64) of the same step.
+  { name: "layer   X[3200×64]·Wᵀ   (NT)", tA: false, tB: true, M: N, N: 4 * D, K: D },
+  { name: "layer dX G[3200×256]·W  (NN)", tA: false, tB: false, M: N, N: D, K: 4 * D },
+  { name: "layer dW Gᵀ[256×3200]·X (TN)", tA: true, tB: false, M: 4 * D, N: D, K: N },
 ];
 
 console.log(`node ${process.version}; runs=${runs} (reference ${refRuns}); medians`);

@@ -334,6 +334,8 @@ const say = (lines: string[]) => {
   if (!values.json) process.stdout.write(`${lines.join("\n")}\n`);
 };
 say([`${cpu}, ${cpus().length} cores; load average (1, 5, 15 min) at the start: ${fmtLoad()}`]);
+// Which kernels llamarec runs (native AVX2 overlay or pure wasm: LLAMAREC_KERNELS=wasm).
+say([`llamarec kernels: ${createWasmKernels({ threads: 1 }).name}`]);
 if (!python) {
   say([
     values["no-reference"]
