@@ -13,6 +13,7 @@ import type { Dataset } from "../data/dataset.js";
 import { type ExcludeMode, excludedItems, userRank } from "../eval/full-ranking.js";
 import { type Metrics, metricsFromRanks } from "../eval/metrics.js";
 import type { TieMode } from "../eval/rank.js";
+import { whileHeld } from "../tensor/kernels/hold.js";
 import { type Events, startProgress } from "../util/events.js";
 import {
   type EvalSplit,
@@ -79,33 +80,40 @@ export function evaluateSplit(
   const results: UserResult[] = [];
   model.setTraining(false);
   const progress = opts.events ? startProgress(opts.events, `evaluating ${split}`, users.length) : null;
-  for (let from = 0; from < users.length; from += chunk) {
-    const batchUsers = users.slice(from, from + chunk);
-    batchUsers.forEach((u, r) => {
-      encodeEvaluationRow(evaluationHistory(dataset, split, u), maxLen, tokens, r);
-    });
-    const scores = model.scoreNext(tokens.subarray(0, batchUsers.length * maxLen), batchUsers.length, maxLen);
-    if (scores.length !== batchUsers.length * width) {
-      throw new Error(
-        `${model.modelName}.scoreNext returned ${scores.length} scores, expected ${batchUsers.length * width}`,
+  // One hold window for the pass: its kernel calls find the helper thread awake (src/tensor/kernels/hold.ts).
+  whileHeld(() => {
+    for (let from = 0; from < users.length; from += chunk) {
+      const batchUsers = users.slice(from, from + chunk);
+      batchUsers.forEach((u, r) => {
+        encodeEvaluationRow(evaluationHistory(dataset, split, u), maxLen, tokens, r);
+      });
+      const scores = model.scoreNext(
+        tokens.subarray(0, batchUsers.length * maxLen),
+        batchUsers.length,
+        maxLen,
       );
-    }
-    batchUsers.forEach((user, r) => {
-      const row = scores.subarray(r * width, (r + 1) * width);
-      const label = evaluationLabel(dataset, split, user);
-      const excluded = excludedItems(dataset, user, split, opts.exclude, maxLen);
-      const result: UserResult = userRank(row, user, label, excluded, opts.tie);
-      if (opts.candidateCount > 0) {
-        const skip = new Set(excluded);
-        skip.delete(label);
-        const top = topItems(row, opts.candidateCount, skip);
-        result.candidates = top.items;
-        result.scores = top.scores;
+      if (scores.length !== batchUsers.length * width) {
+        throw new Error(
+          `${model.modelName}.scoreNext returned ${scores.length} scores, expected ${batchUsers.length * width}`,
+        );
       }
-      results.push(result);
-    });
-    progress?.tick(batchUsers.length);
-  }
+      batchUsers.forEach((user, r) => {
+        const row = scores.subarray(r * width, (r + 1) * width);
+        const label = evaluationLabel(dataset, split, user);
+        const excluded = excludedItems(dataset, user, split, opts.exclude, maxLen);
+        const result: UserResult = userRank(row, user, label, excluded, opts.tie);
+        if (opts.candidateCount > 0) {
+          const skip = new Set(excluded);
+          skip.delete(label);
+          const top = topItems(row, opts.candidateCount, skip);
+          result.candidates = top.items;
+          result.scores = top.scores;
+        }
+        results.push(result);
+      });
+      progress?.tick(batchUsers.length);
+    }
+  });
   progress?.done();
   return { split, results };
 }

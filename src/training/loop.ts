@@ -14,6 +14,7 @@
  * The trainer supplies the step, the validation, the best-weights snapshot and the checkpoint writer.
  */
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { whileHeld } from "../tensor/kernels/hold.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { type Events, NO_EVENTS, startProgress } from "../util/events.js";
 
@@ -210,7 +211,8 @@ export class TrainingLoop<V extends ValidationOutcome> {
         s.stoppedBy = "exhausted";
         break;
       }
-      const { loss } = await this.hooks.step(s.step);
+      // One hold window per step: its kernel calls find the helper thread awake (src/tensor/kernels/hold.ts).
+      const { loss } = await whileHeld(() => this.hooks.step(s.step));
       if (!Number.isFinite(loss))
         throw new Error(`${c.task}: loss ${loss} at step ${s.step + 1} (training diverged)`);
       s.step++;

@@ -81,6 +81,14 @@ export interface Kernels {
   embeddingScatterAdd(dOut: Float32Array, ids: Int32Array, dim: number, dTable: Float32Array): void;
 
   /**
+   * Optional: hold(true) … hold(false) brackets a burst of calls (a training step, a validation pass; nestable).
+   * A backend with a helper thread keeps it polling for calls during the window instead of sleeping between
+   * them, and splits smaller calls; results are the same bits either way. Use `whileHeld` (./hold.ts), which
+   * releases on exceptions.
+   */
+  hold?(on: boolean): void;
+
+  /**
    * Optional: a zeroed buffer in the backend's own memory that kernel calls use in place (no copies in or
    * out). The backend never reuses it; the caller owns it for good (src/tensor/memory.ts recycles them).
    */

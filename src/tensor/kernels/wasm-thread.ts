@@ -14,8 +14,14 @@ const FAILED = 1; // 1 if the call threw (message sent over `errors`)
 const OP = 2; // index into the export-name list; −1 = exit
 const NARGS = 3;
 const READY = 4; // 1 once the helper instantiated the module
+const HOLD = 5; // 1 while the caller holds the helper awake (a training step, a validation pass)
+const SPINNING = 6; // 1 while the helper polls for the next call (written by the helper)
+const WAKE = 7; // bumped by every post, hold(true) and exit: the helper sleeps on it (no lost wake-up)
+const SPIN_TIME = 48; // byte offset of a Float64: ms the helper spent polling (written by the helper only)
 const ARGS_OFFSET = 64; // Float64 arguments start here
 const MAX_ARGS = 32;
+// How long finish() polls for the helper's last piece before it sleeps.
+const FINISH_SPIN_MS = 0.2;
 // STATE values
 const IDLE = 0;
 const POSTED = 1;
@@ -25,26 +31,41 @@ const RUNNING = 2;
 // or from dist/, so the worker body travels as a string.
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
-const { module, memory, control, names, errors, spinMs } = workerData;
+const { module, memory, control, names, errors, spinMs, holdIdleMs } = workerData;
 const instance = new WebAssembly.Instance(module, { env: { memory } });
 // native kernels (src/tensor/kernels/native.ts): the same functions over the same memory replace the wasm ones.
 const native = workerData.nativePath ? require(workerData.nativePath).bind(new Uint8Array(memory.buffer)) : {};
 const fns = names.map((n) => native[n] ?? instance.exports[n]);
 const ctl = new Int32Array(control, 0, 16);
 const args = new Float64Array(control, ${ARGS_OFFSET}, ${MAX_ARGS});
+const spent = new Float64Array(control, ${SPIN_TIME}, 1);
 Atomics.store(ctl, ${READY}, 1);
 Atomics.notify(ctl, ${READY});
 for (;;) {
+  const wake = Atomics.load(ctl, ${WAKE});
   let state = Atomics.load(ctl, ${STATE});
-  if (state !== ${POSTED} && spinMs > 0) {
-    // Stay awake a little after a call: the next split call of a burst (a training step) then starts on both
-    // threads at once instead of waiting for the kernel to wake this thread (tens of µs on a halted vCPU).
-    const until = performance.now() + spinMs;
-    while (state !== ${POSTED} && performance.now() < until) state = Atomics.load(ctl, ${STATE});
-  }
   if (state !== ${POSTED}) {
-    Atomics.wait(ctl, ${STATE}, state);
-    continue;
+    // Stay awake after a call (spinMs), and for as long as the caller holds this thread (a training step or a
+    // validation pass: many split calls with serial work between them), so that the next split call starts on
+    // both threads at once instead of waiting for the kernel to wake this thread on a halted vCPU. A hold
+    // polls at most holdIdleMs after the last call or the hold's start, so a hold left on costs little.
+    const t0 = performance.now();
+    let now = t0;
+    Atomics.store(ctl, ${SPINNING}, 1);
+    for (;;) {
+      if (now - t0 >= (Atomics.load(ctl, ${HOLD}) !== 0 ? holdIdleMs : spinMs)) break;
+      for (let i = 0; i < 64 && state !== ${POSTED}; i++) state = Atomics.load(ctl, ${STATE});
+      if (state === ${POSTED}) break;
+      now = performance.now();
+    }
+    Atomics.store(ctl, ${SPINNING}, 0);
+    spent[0] += performance.now() - t0;
+    if (state !== ${POSTED}) {
+      // Woken by a post, by hold(true), or by exit (each bumps WAKE, so one that came after it was read above
+      // returns at once).
+      Atomics.wait(ctl, ${WAKE}, wake);
+      continue;
+    }
   }
   // Claim the call; fails if the caller already withdrew it.
   if (Atomics.compareExchange(ctl, ${STATE}, ${POSTED}, ${RUNNING}) !== ${POSTED}) continue;
@@ -65,6 +86,7 @@ export class KernelThread {
   private readonly worker: Worker;
   private readonly ctl: Int32Array;
   private readonly args: Float64Array;
+  private readonly spent: Float64Array;
   private readonly names: readonly string[];
   private readonly errors: MessagePort;
   private pending = false;
@@ -77,6 +99,7 @@ export class KernelThread {
     names: readonly string[],
     startTimeoutMs = 20_000,
     spinMs = 0,
+    holdIdleMs = 50,
     /** The native kernel addon to overlay on the wasm exports (src/tensor/kernels/native.ts), if any. */
     nativePath?: string,
   ) {
@@ -84,12 +107,13 @@ export class KernelThread {
     const control = new SharedArrayBuffer(ARGS_OFFSET + MAX_ARGS * 8);
     this.ctl = new Int32Array(control, 0, 16);
     this.args = new Float64Array(control, ARGS_OFFSET, MAX_ARGS);
+    this.spent = new Float64Array(control, SPIN_TIME, 1);
     const { port1, port2 } = new MessageChannel();
     this.errors = port1;
     port1.unref();
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { module, memory, control, names, errors: port2, spinMs, nativePath },
+      workerData: { module, memory, control, names, errors: port2, spinMs, holdIdleMs, nativePath },
       transferList: [port2],
     });
     // The helper only ever blocks in Atomics.wait; it must never keep the process alive.
@@ -124,7 +148,7 @@ export class KernelThread {
     this.ctl[FAILED] = 0;
     this.pending = true;
     Atomics.store(this.ctl, STATE, POSTED);
-    Atomics.notify(this.ctl, STATE);
+    this.wake();
   }
 
   /**
@@ -143,6 +167,12 @@ export class KernelThread {
       return false;
     }
     // Errors inside the call are caught in the helper, so IDLE always arrives unless the thread is killed.
+    // The helper's last piece is usually short: poll a little (sleeping and being woken costs tens of µs on a
+    // halted vCPU), then sleep.
+    const until = performance.now() + FINISH_SPIN_MS;
+    while (Atomics.load(this.ctl, STATE) === RUNNING && performance.now() < until) {
+      /* poll */
+    }
     while (Atomics.load(this.ctl, STATE) === RUNNING) Atomics.wait(this.ctl, STATE, RUNNING);
     if (this.ctl[FAILED] === 1) {
       const msg = receiveMessageOnPort(this.errors)?.message;
@@ -151,13 +181,39 @@ export class KernelThread {
     return true;
   }
 
+  /**
+   * on: the helper polls for calls until hold(false) (at most `holdIdleMs` after its last call) instead of
+   * sleeping between them; a sleeping helper is woken now, so the first call of the window finds it awake.
+   */
+  hold(on: boolean): void {
+    if (this.dead) return;
+    Atomics.store(this.ctl, HOLD, on ? 1 : 0);
+    if (on) this.wake();
+  }
+
+  private wake(): void {
+    Atomics.add(this.ctl, WAKE, 1);
+    Atomics.notify(this.ctl, WAKE);
+  }
+
+  /** True while the helper polls for a call (after a call, or in a hold) rather than sleeping or working. */
+  spinning(): boolean {
+    return Atomics.load(this.ctl, SPINNING) === 1;
+  }
+
+  /** Milliseconds the helper has spent polling for calls so far. */
+  spinMs(): number {
+    return this.spent[0]!;
+  }
+
   dispose(): void {
     if (this.dead) return;
     this.finish();
+    Atomics.store(this.ctl, HOLD, 0);
     this.dead = true;
     this.ctl[OP] = -1;
     Atomics.store(this.ctl, STATE, POSTED);
-    Atomics.notify(this.ctl, STATE);
+    this.wake();
     this.errors.close();
   }
 }

@@ -72,6 +72,14 @@ export interface WasmKernelOptions {
    * sleeps: split calls that follow each other closely (an evaluation batch's layers) then find it awake.
    */
   helperSpinMs?: number;
+  /**
+   * Inside a hold window (`hold(true)` … `hold(false)`: a training step, a validation pass) the helper polls
+   * for calls instead of sleeping between them, and calls are split from these smaller sizes.
+   */
+  heldMinFlops?: number;
+  heldMinElements?: number;
+  /** A hold polls at most this long (ms, default 50) after the helper's last call before it sleeps. */
+  holdIdleMs?: number;
 }
 
 export interface WasmKernels extends Kernels {
@@ -83,6 +91,11 @@ export interface WasmKernels extends Kernels {
   helperCalls(): number;
   /** How many times waiting for a descheduled helper switched splitting off for a while. */
   helperStalls(): number;
+  /** Milliseconds the helper thread has spent polling for calls (after a call, or in a hold window). */
+  helperSpinMs(): number;
+  /** True while the helper thread polls for calls (tests: no polling once a hold window ended). */
+  helperSpinning(): boolean;
+  hold: NonNullable<Kernels["hold"]>;
   /** Current size of the wasm heap (it keeps its high-water mark; calls reuse it). */
   memoryBytes(): number;
   /** A zeroed buffer inside the wasm heap, never reused by the backend: kernel calls use it in place. */
@@ -267,6 +280,16 @@ function need(name: string, arr: ArrayLike<number>, n: number): void {
   if (arr.length < n) throw new RangeError(`${name} has ${arr.length} elements, needs ${n}`);
 }
 
+// Calls the helper takes part in before a slow one counts as a stall.
+const WARM_CALLS = 8;
+// Splitting backs off when the waits for a late helper exceed this share of this thread's time in split calls
+// (sums decayed by STALL_DECAY per split call).
+const STALL_SHARE = 0.25;
+const STALL_DECAY = 1 - 1 / 32;
+// Split sizes inside a hold window (measured: docs/benchmarks.md, "Two threads").
+const HELD_MIN_FLOPS = 20_000_000;
+const HELD_MIN_ELEMENTS = 131_072;
+
 function defaultThreads(): number {
   return Math.max(1, Math.min(2, availableParallelism()));
 }
@@ -282,8 +305,15 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   // (ml 191 → 169–186 ms, amazon 180 → 125 ms) but left the ml validation pass on one thread (its layer GEMMs
   // are ~240 MFLOP, its GELU and recurrence calls ~1.9M elements: 2 threads ×0.91 of 1 in the idle run).
   // The training step's layer GEMMs (≤ ~75 MFLOP at ml) stay below these thresholds.
-  const minFlops = options.parallelMinFlops ?? 150_000_000;
-  const minElements = options.parallelMinElements ?? 1_048_576;
+  const baseMinFlops = options.parallelMinFlops ?? 150_000_000;
+  const baseMinElements = options.parallelMinElements ?? 1_048_576;
+  // Inside a hold window the helper is awake when a call arrives, so smaller calls pay.
+  const heldMinFlops = options.heldMinFlops ?? HELD_MIN_FLOPS;
+  const heldMinElements = options.heldMinElements ?? HELD_MIN_ELEMENTS;
+  const holdIdleMs = options.holdIdleMs ?? 50;
+  let minFlops = baseMinFlops;
+  let minElements = baseMinElements;
+  let holdDepth = 0;
   const blockRows = options.ceBlockRows ?? 32;
   if (blockRows % 4 !== 0 || blockRows <= 0)
     throw new RangeError("ceBlockRows must be a positive multiple of 4");
@@ -307,7 +337,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   function thread(): KernelThread | undefined {
     if (threads < 2 || helperFailed) return undefined;
     try {
-      helper ??= new KernelThread(module, memory, EXPORTS, 20_000, spinMs, native?.path);
+      helper ??= new KernelThread(module, memory, EXPORTS, 20_000, spinMs, holdIdleMs, native?.path);
     } catch (err) {
       // Degrade to one thread rather than fail the computation.
       helperFailed = true;
@@ -322,17 +352,27 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   //
   // Automatic choice between one and two threads: a split pays only while the helper runs when asked. On a
   // machine with more runnable jobs than cores the helper is often descheduled while it holds a piece of
-  // the work, and the caller then waits for it. When the caller has waited for the helper's last piece
-  // longer than `stallMs` and longer than it worked on the call itself, splitting stops for the next
-  // `backoffCalls` calls (one thread), then is tried again; stalls in a row double the pause (up to 64×), so
-  // a persistently overloaded machine runs on one thread with rare probes. Results never depend on this (every split call has a fixed decomposition or per-element work).
+  // the work, and the caller then waits for it. A split whose caller waited for the helper's last piece longer
+  // than `stallMs` and longer than it worked on the call itself is a stall. A stall stops splitting only when
+  // the time spent waiting for the helper has become a sizeable share (STALL_SHARE) of the time this thread
+  // worked on split calls (both decayed over the last ~32 splits): a helper preempted now and then for a time
+  // slice costs a few ms, far less than backing off for hundreds of calls would (measured: docs/benchmarks.md,
+  // "Two threads"). Backing off runs the next `backoffCalls` calls on this thread alone, then splitting is
+  // tried again; back-offs in a row double the pause (up to 64×), so a persistently overloaded machine runs
+  // on one thread with rare probes. Results never depend on this (every split call has a fixed decomposition
+  // or per-element work).
   const stallMs = options.stallMs ?? 1;
   const spinMs = options.helperSpinMs ?? 0.25;
-  const backoffCalls = options.backoffCalls ?? 256;
-  let backoff = backoffCalls; // doubles with every stall in a row (up to 64×), back to the base after a clean split
+  const backoffCalls = options.backoffCalls ?? 32;
+  let backoff = backoffCalls; // doubles with every back-off in a row (up to 64×), back to the base after a clean window
   let skipSplits = 0;
   let stalls = 0;
-  function run(name: (typeof EXPORTS)[number], args: number[], helperArgs?: number[]): void {
+  let workedMs = 0; // this thread's time in split calls, decayed
+  let waitedMs = 0; // time waited for the helper after this thread's share, decayed
+  //
+  // `pair`: helperArgs is the other, independent half of the work (no shared counter): the helper runs it
+  // when it takes the post in time, else this thread runs it after its own half.
+  function run(name: (typeof EXPORTS)[number], args: number[], helperArgs?: number[], pair = false): void {
     let t = helperArgs ? thread() : undefined;
     if (t && skipSplits > 0 && !options.helperFirst) {
       skipSplits--;
@@ -340,10 +380,11 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     }
     if (!t || !helperArgs) {
       ex[name](...args);
+      if (pair && helperArgs) ex[name](...helperArgs);
       return;
     }
     t.post(name, helperArgs);
-    if (options.helperFirst && t.finish(true)) helped++;
+    let took = options.helperFirst === true && t.finish(true);
     let failure: unknown;
     const start = performance.now();
     try {
@@ -352,14 +393,22 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       failure = err;
     }
     const mine = performance.now();
-    if (t.finish()) helped++; // never return while the helper may still be writing into the arena
+    if (t.finish()) took = true; // never return while the helper may still be writing into the arena
+    if (took) helped++;
     const waited = performance.now() - mine;
-    // Waiting longer than this thread worked on the whole call: the split did not pay.
-    if (!options.helperFirst && waited > stallMs && waited > mine - start) {
+    if (pair && !took && !failure) ex[name](...helperArgs);
+    // Waiting longer than this thread worked on the whole call: the split did not pay. The helper's first
+    // calls do not count: it starts cold (its first pieces run before its code and caches are warm).
+    workedMs = workedMs * STALL_DECAY + (mine - start);
+    waitedMs = waitedMs * STALL_DECAY + waited;
+    if (!options.helperFirst && helped > WARM_CALLS && waited > stallMs && waited > mine - start) {
       stalls++;
-      skipSplits = backoff;
-      backoff = Math.min(backoff * 2, backoffCalls * 64);
-    } else {
+      if (waitedMs > STALL_SHARE * workedMs) {
+        skipSplits = backoff;
+        backoff = Math.min(backoff * 2, backoffCalls * 64);
+        waitedMs = 0;
+      }
+    } else if (waitedMs < 0.5 * STALL_SHARE * workedMs) {
       backoff = backoffCalls;
     }
     if (failure) throw failure;
@@ -400,9 +449,12 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     const tA = transA ? 1 : 0;
     const tB = transB ? 1 : 0;
     if (threads === 2 && 2 * M * N * K >= minFlops && (M >= 8 || N >= 16)) {
-      // Split the longer side into ~8 chunks at register-tile boundaries, taken dynamically by both threads.
+      // Split the longer side into chunks at register-tile boundaries, taken dynamically by both threads:
+      // ~8 for large calls, 4 for the mid-size calls of a hold window (each chunk packs the whole shared
+      // operand again: a 2177 × 64 × 256 GEMM gained ×1.5–2.0 in 4 chunks against ×1.35–1.9 in 8).
       const splitM = M >= N;
-      const chunk = splitM ? Math.ceil(M / 32) * 4 : Math.ceil(N / 64) * 8;
+      const parts = 2 * M * N * K >= baseMinFlops ? 8 : 4;
+      const chunk = splitM ? Math.ceil(M / parts / 4) * 4 : Math.ceil(N / parts / 8) * 8;
       const pCounter = counter();
       const w1 = arena.alloc(gemmWork);
       const args = (w: number) => [
@@ -718,9 +770,18 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     adamw(params, hyper) {
       if (params.length === 0) return;
       arena.reset();
-      const pTable = arena.alloc(params.length * 64);
-      const table = arena.f64(pTable, params.length * 8);
-      const ptrs = params.map((q, i) => {
+      let total = 0;
+      for (const q of params) total += q.p.length;
+      // Every element is updated on its own, so the parameters can be cut anywhere into two halves of about
+      // the same size, one per thread (at an even offset: whole f64x2 pairs), with the same bits.
+      const split = threads === 2 && total >= minElements;
+      const half = split ? Math.ceil(total / 4) * 2 : total;
+      const pTable = arena.alloc((params.length + 1) * 64);
+      const table = arena.f64(pTable, (params.length + 1) * 8);
+      let rows = 0;
+      let firstRows = params.length;
+      let at = 0;
+      const ptrs = params.map((q) => {
         const n = q.p.length;
         need("adamw grad", q.grad, n);
         need("adamw m", q.m, n);
@@ -729,10 +790,31 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
         const pp = arena.output(q.p, n, true);
         const pm = arena.output(q.m, n, true);
         const pv = arena.output(q.v, n, true);
-        table.set([pp, pg, pm, pv, n, q.decayFactor, q.stepSize, q.bc2Sqrt], i * 8);
+        const entry = (from: number, to: number) => {
+          const o = from * 4;
+          table.set(
+            [pp + o, pg + o, pm + o, pv + o, to - from, q.decayFactor, q.stepSize, q.bc2Sqrt],
+            rows * 8,
+          );
+          rows++;
+        };
+        if (at < half && at + n > half) {
+          entry(0, half - at); // the cut falls inside this parameter
+          firstRows = rows;
+          entry(half - at, n);
+        } else {
+          if (at === half) firstRows = Math.min(firstRows, rows);
+          entry(0, n);
+        }
+        at += n;
         return [pp, pm, pv] as const;
       });
-      ex.adamw!(pTable, params.length, hyper.oneMinusBeta1, hyper.beta2, hyper.oneMinusBeta2, hyper.eps);
+      const h = [hyper.oneMinusBeta1, hyper.beta2, hyper.oneMinusBeta2, hyper.eps];
+      if (firstRows < rows) {
+        run("adamw", [pTable, firstRows, ...h], [pTable + firstRows * 64, rows - firstRows, ...h], true);
+      } else {
+        ex.adamw!(pTable, rows, ...h);
+      }
       params.forEach((q, i) => {
         const [pp, pm, pv] = ptrs[i]!;
         arena.copyOut(q.p, pp, q.p.length);
@@ -775,6 +857,28 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       return stalls;
     },
 
+    helperSpinMs() {
+      return helper?.spinMs() ?? 0;
+    },
+
+    helperSpinning() {
+      return helper?.spinning() ?? false;
+    },
+
+    hold(on) {
+      if (on) {
+        if (holdDepth++ > 0) return;
+        minFlops = Math.min(baseMinFlops, heldMinFlops);
+        minElements = Math.min(baseMinElements, heldMinElements);
+        thread()?.hold(true);
+      } else {
+        if (holdDepth === 0 || --holdDepth > 0) return;
+        minFlops = baseMinFlops;
+        minElements = baseMinElements;
+        helper?.hold(false);
+      }
+    },
+
     memoryBytes() {
       return memory.buffer.byteLength;
     },
@@ -784,6 +888,9 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     },
 
     dispose() {
+      holdDepth = 0;
+      minFlops = baseMinFlops;
+      minElements = baseMinElements;
       helper?.dispose();
       helper = undefined;
     },
