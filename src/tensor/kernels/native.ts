@@ -14,7 +14,14 @@ import type { WasmMemory } from "./wasm-api.js";
 // native code reproduces the fused multiply-adds of that build); LLAMAREC_KERNELS=wasm turns it off.
 
 /** The wasm exports the addon replaces. */
-export const NATIVE_EXPORTS = ["gemm", "gemmShared", "packB", "linearCrossEntropy"] as const;
+export const NATIVE_EXPORTS = [
+  "gemm",
+  "gemmShared",
+  "packB",
+  "linearCrossEntropy",
+  "geluForward",
+  "geluBackward",
+] as const;
 export type NativeExport = (typeof NATIVE_EXPORTS)[number];
 export type NativeFunctions = Record<NativeExport, (...args: number[]) => void>;
 

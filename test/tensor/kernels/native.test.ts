@@ -10,7 +10,7 @@ import { randomArray, rng } from "./compare.js";
 
 // The native kernels (src/tensor/kernels/native/*.cc) against the wasm relaxed build, bit for bit: every GEMM
 // orientation, edge tiles in M, N and K, depth beyond one block, beta 0 over NaN, beta 1 and other, alpha ≠ 1,
-// the bias path, tiny shapes; the fused cross-entropy's loss, count, dH, dW and dBias. On 1 thread, on 2 threads
+// the bias path, tiny shapes; the fused cross-entropy's loss, count, dH, dW and dBias; GELU. On 1 thread, on 2 threads
 // with every call split, and with the helper thread doing all of every call (its own native binding).
 // In CI (process.env.CI) the addon must be built: a missing addon fails instead of skipping.
 
@@ -165,6 +165,24 @@ describe.runIf(available)("native kernels = wasm relaxed kernels, bit for bit", 
         wasm.linearForward(x, w, b, rows, inF, outF, ow);
         native.linearForward(x, w, b, rows, inF, outF, on);
         bitsEqual(on, ow, `linearForward ${rows}×${inF} → ${outF}`);
+      }
+    });
+
+    it("GELU forward and backward", () => {
+      let seed = 300;
+      for (const n of [1, 3, 4, 8, 12, 37, 1000, 70_001]) {
+        const x = randomArray(n, seed++, -6, 6);
+        x[0] = -0;
+        if (n > 4) x.set([0, 4, -4, 100], 1);
+        const dy = randomArray(n, seed++);
+        const yw = new Float32Array(n);
+        const yn = new Float32Array(n);
+        wasm.geluForward(x, yw);
+        native.geluForward(x, yn);
+        bitsEqual(yn, yw, `geluForward n ${n}`);
+        wasm.geluBackward(dy, x, yw);
+        native.geluBackward(dy, x, yn);
+        bitsEqual(yn, yw, `geluBackward n ${n}`);
       }
     });
 

@@ -3,7 +3,7 @@
 //
 // exports.supported: true when this CPU has AVX2 and FMA.
 // exports.bind(view): `view` is a typed array over a shared WebAssembly.Memory's buffer; returns an object with
-//   gemm, gemmShared, packB and linearCrossEntropy taking the same arguments as the wasm exports of those
+//   gemm, gemmShared, packB, linearCrossEntropy, geluForward and geluBackward taking the same arguments as the wasm exports of those
 //   names, addresses being byte offsets into that memory. A shared memory is reserved at its maximum size, so
 //   its base address never moves (memory.grow keeps it; every thread sees the same one).
 // exports.address(view): the address of a typed array's first byte (for tests).
@@ -89,6 +89,22 @@ napi_value LinearCrossEntropy(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+napi_value GeluForward(napi_env env, napi_callback_info info) {
+  double a[5];
+  uint8_t* base;
+  if (!readArgs(env, info, 5, a, &base)) return nullptr;
+  llamarec::geluForward(base, u32(a[0]), u32(a[1]), i32(a[2]), i32(a[3]), u32(a[4]));
+  return nullptr;
+}
+
+napi_value GeluBackward(napi_env env, napi_callback_info info) {
+  double a[6];
+  uint8_t* base;
+  if (!readArgs(env, info, 6, a, &base)) return nullptr;
+  llamarec::geluBackward(base, u32(a[0]), u32(a[1]), u32(a[2]), i32(a[3]), i32(a[4]), u32(a[5]));
+  return nullptr;
+}
+
 // The first byte of the memory a typed array lives in (its data pointer minus its byte offset).
 bool viewBase(napi_env env, napi_value view, uint8_t** base) {
   bool isTyped = false;
@@ -127,7 +143,9 @@ napi_value Bind(napi_env env, napi_callback_info info) {
   const Entry entries[] = {{"gemm", Gemm},
                            {"gemmShared", GemmShared},
                            {"packB", PackB},
-                           {"linearCrossEntropy", LinearCrossEntropy}};
+                           {"linearCrossEntropy", LinearCrossEntropy},
+                           {"geluForward", GeluForward},
+                           {"geluBackward", GeluBackward}};
   napi_value obj;
   if (napi_create_object(env, &obj) != napi_ok) return nullptr;
   for (const Entry& e : entries) {

@@ -229,6 +229,66 @@ inline __m256 expv(__m256 x) {
 
 inline float expScalar(float x) { return _mm256_cvtss_f32(expv(_mm256_set1_ps(x))); }
 
+// erf(x) as the wasm erfv: an odd/even rational approximation on [-4, 4] (clamped), op for op.
+inline __m256 erfv(__m256 x0) {
+  const __m256 x = _mm256_min_ps(_mm256_set1_ps(4.0f), _mm256_max_ps(_mm256_set1_ps(-4.0f), x0));
+  const __m256 x2 = _mm256_mul_ps(x, x);
+  __m256 p = _mm256_set1_ps(fromDouble(-2.72614225801306e-10));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(fromDouble(2.77068142495902e-8)));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(fromDouble(-2.10102402082508e-6)));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(fromDouble(-5.69250639462346e-5)));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(fromDouble(-7.34990630326855e-4)));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(fromDouble(-2.95459980854025e-3)));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(fromDouble(-1.60960333262415e-2)));
+  p = _mm256_mul_ps(p, x);
+  __m256 q = _mm256_set1_ps(fromDouble(-1.45660718464996e-5));
+  q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(fromDouble(-2.13374055278905e-4)));
+  q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(fromDouble(-1.68282697438203e-3)));
+  q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(fromDouble(-7.37332916720468e-3)));
+  q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(fromDouble(-1.42647390514189e-2)));
+  return _mm256_div_ps(p, q);
+}
+
+// Loads 8 floats, or 4 into the low half (the wasm kernels work in whole 4-lane groups).
+inline __m256 load8or4(const float* p, bool four) {
+  return four ? _mm256_insertf128_ps(_mm256_setzero_ps(), _mm_loadu_ps(p), 0) : _mm256_loadu_ps(p);
+}
+inline void store8or4(float* p, __m256 v, bool four) {
+  if (four)
+    _mm_storeu_ps(p, _mm256_castps256_ps128(v));
+  else
+    _mm256_storeu_ps(p, v);
+}
+
+// The wasm geluForwardRange / geluBackwardRange over [i0, i1) (multiples of 4).
+void geluForwardRange(const float* x, float* y, int i0, int i1) {
+  const __m256 half = _mm256_set1_ps(0.5f);
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 invSqrt2 = _mm256_set1_ps(fromDouble(0.7071067811865476));
+  for (int i = i0; i < i1; i += 8) {
+    const bool four = i + 8 > i1;
+    const __m256 v = load8or4(x + i, four);
+    const __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, erfv(_mm256_mul_ps(v, invSqrt2))));
+    store8or4(y + i, _mm256_mul_ps(v, cdf), four);
+  }
+}
+
+void geluBackwardRange(const float* dy, const float* x, float* dx, int i0, int i1) {
+  const __m256 half = _mm256_set1_ps(0.5f);
+  const __m256 mhalf = _mm256_set1_ps(-0.5f);
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 invSqrt2 = _mm256_set1_ps(fromDouble(0.7071067811865476));
+  const __m256 invSqrt2Pi = _mm256_set1_ps(fromDouble(0.3989422804014327));
+  for (int i = i0; i < i1; i += 8) {
+    const bool four = i + 8 > i1;
+    const __m256 v = load8or4(x + i, four);
+    const __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, erfv(_mm256_mul_ps(v, invSqrt2))));
+    const __m256 pdf = _mm256_mul_ps(invSqrt2Pi, expv(_mm256_mul_ps(mhalf, _mm256_mul_ps(v, v))));
+    const __m256 g = _mm256_mul_ps(load8or4(dy + i, four), _mm256_add_ps(cdf, _mm256_mul_ps(v, pdf)));
+    store8or4(dx + i, g, four);
+  }
+}
+
 // WebAssembly f32.max: NaN if either is NaN, +0 over −0.
 inline float wasmMax(float a, float b) {
   if (a != a || b != b) return a + b;
@@ -306,6 +366,24 @@ void softmaxRow(float* L, int V, int Vp, int label, float invCount, bool grads, 
 }  // namespace
 
 // ---------------------------------------------------------------- exports
+
+void geluForward(uint8_t* base, uint32_t x, uint32_t y, int n, int chunk, uint32_t counter) {
+  int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
+  for (;;) {
+    const int start = __atomic_fetch_add(ctr, chunk, __ATOMIC_SEQ_CST);
+    if (start >= n) break;
+    geluForwardRange(F(base, x), F(base, y), start, imin(n, start + chunk));
+  }
+}
+
+void geluBackward(uint8_t* base, uint32_t dy, uint32_t x, uint32_t dx, int n, int chunk, uint32_t counter) {
+  int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
+  for (;;) {
+    const int start = __atomic_fetch_add(ctr, chunk, __ATOMIC_SEQ_CST);
+    if (start >= n) break;
+    geluBackwardRange(F(base, dy), F(base, x), F(base, dx), start, imin(n, start + chunk));
+  }
+}
 
 void packB(uint8_t* base, int transB, uint32_t B, int N, int K, int j0, int nc, int p0, int kc, uint32_t dst) {
   packBPanels(transB != 0, F(base, B), N, K, j0, nc, p0, kc, F(base, dst));

@@ -19,4 +19,8 @@ void linearCrossEntropy(uint8_t* base, uint32_t H, int D, int V, uint32_t bias, 
                         uint32_t dBias, uint32_t work, int R, uint32_t stats, uint32_t counter, int partRows,
                         uint32_t dWParts, uint32_t dBiasParts);
 
+void geluForward(uint8_t* base, uint32_t x, uint32_t y, int n, int chunk, uint32_t counter);
+
+void geluBackward(uint8_t* base, uint32_t dy, uint32_t x, uint32_t dx, int n, int chunk, uint32_t counter);
+
 }  // namespace llamarec
