@@ -148,10 +148,16 @@ void packA(bool transA, const float* A, int M, int K, int i0, int mc, int p0, in
     float* panel = dst + ip * kc;
     if (transA) {
       // A stored K×M: the MR rows of op(A) at one depth are contiguous.
-      for (int k = 0; k < kc; k++) {
-        const float* src = A + static_cast<ptrdiff_t>(p0 + k) * M + i0 + ip;
-        float* d = panel + k * MR;
-        for (int r = 0; r < MR; r++) d[r] = r < rows ? src[r] : 0.0f;
+      if (rows == MR) {
+        for (int k = 0; k < kc; k++) {
+          memcpy(panel + k * MR, A + static_cast<ptrdiff_t>(p0 + k) * M + i0 + ip, MR * sizeof(float));
+        }
+      } else {
+        for (int k = 0; k < kc; k++) {
+          const float* src = A + static_cast<ptrdiff_t>(p0 + k) * M + i0 + ip;
+          float* d = panel + k * MR;
+          for (int r = 0; r < MR; r++) d[r] = r < rows ? src[r] : 0.0f;
+        }
       }
     } else {
       const float* src[MR];
@@ -415,7 +421,9 @@ void gemm(uint8_t* base, int transA, int transB, int M, int N, int K, float alph
       const int mode = pc > 0 ? 1 : firstMode;
       for (int ic = i0; ic < i1; ic += MC) {
         const int mc = imin(MC, i1 - ic);
-        packA(transA != 0, a, M, K, ic, mc, pc, kc, pa);
+        // A stored K×M (transA) is packed into MR-row panels (reading it in place would hit one L1 set per
+        // depth step when M is a power of two); a row-major A is read in place, MR rows at a time.
+        if (transA) packA(true, a, M, K, ic, mc, pc, kc, pa);
         for (int jr = 0; jr < nc; jr += 16) {
           const int cols = imin(16, nc - jr);
           const float* bp = pb + static_cast<ptrdiff_t>(jr) * kc;
@@ -423,12 +431,20 @@ void gemm(uint8_t* base, int transA, int transB, int M, int N, int K, float alph
           for (int ir = 0; ir < mc; ir += MR) {
             const int rows = imin(MR, mc - ir);
             float* cp = c + static_cast<ptrdiff_t>(ic + ir) * N + jc + jr;
-            const float* ap = pa + ir * kc;
-            // Packed A panels are zero padded to MR rows: always the full-height tile.
-            if (cols > 8)
-              tile<MR, 2>(kc, ap, 1, MR, bp, 8 * kc, cp, N, rows, cols, alpha, beta, mode, rb);
-            else
-              tile<MR, 1>(kc, ap, 1, MR, bp, 8 * kc, cp, N, rows, cols, alpha, beta, mode, rb);
+            if (transA) {
+              // Packed A panels are zero padded to MR rows: always the full-height tile.
+              const float* ap = pa + ir * kc;
+              if (cols > 8)
+                tile<MR, 2>(kc, ap, 1, MR, bp, 8 * kc, cp, N, rows, cols, alpha, beta, mode, rb);
+              else
+                tile<MR, 1>(kc, ap, 1, MR, bp, 8 * kc, cp, N, rows, cols, alpha, beta, mode, rb);
+            } else {
+              const float* ap = a + static_cast<ptrdiff_t>(ic + ir) * K + pc;
+              if (cols > 8)
+                tileRows<2>(rows, kc, ap, K, 1, bp, 8 * kc, cp, N, rows, cols, alpha, beta, mode, rb);
+              else
+                tileRows<1>(rows, kc, ap, K, 1, bp, 8 * kc, cp, N, rows, cols, alpha, beta, mode, rb);
+            }
           }
         }
       }
