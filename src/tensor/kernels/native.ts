@@ -21,6 +21,7 @@ export const NATIVE_EXPORTS = [
   "linearCrossEntropy",
   "geluForward",
   "geluBackward",
+  "dropout",
 ] as const;
 export type NativeExport = (typeof NATIVE_EXPORTS)[number];
 export type NativeFunctions = Record<NativeExport, (...args: number[]) => void>;

@@ -10,7 +10,7 @@ import { randomArray, rng } from "./compare.js";
 
 // The native kernels (src/tensor/kernels/native/*.cc) against the wasm relaxed build, bit for bit: every GEMM
 // orientation, edge tiles in M, N and K, depth beyond one block, beta 0 over NaN, beta 1 and other, alpha ≠ 1,
-// the bias path, tiny shapes; the fused cross-entropy's loss, count, dH, dW and dBias; GELU. On 1 thread, on 2 threads
+// the bias path, tiny shapes; the fused cross-entropy's loss, count, dH, dW and dBias; GELU; dropout. On 1 thread, on 2 threads
 // with every call split, and with the helper thread doing all of every call (its own native binding).
 // In CI (process.env.CI) the addon must be built: a missing addon fails instead of skipping.
 
@@ -183,6 +183,36 @@ describe.runIf(available)("native kernels = wasm relaxed kernels, bit for bit", 
         wasm.geluBackward(dy, x, yw);
         native.geluBackward(dy, x, yn);
         bitsEqual(yn, yw, `geluBackward n ${n}`);
+      }
+    });
+
+    it("dropout: every mode, odd lengths, in place, the generator's state", () => {
+      let seed = 700;
+      for (const n of [0, 1, 2, 7, 8, 9, 16, 17, 1001, 4096]) {
+        for (const p of [0.1, 0.5]) {
+          for (const mode of [0, 1, 2] as const) {
+            for (const inPlace of [false, true]) {
+              const src = randomArray(n, seed++, -3, 3);
+              if (n > 2) src[1] = -0;
+              const dst0 = randomArray(n, seed++);
+              if (n > 3) dst0[2] = -0;
+              const addend = mode === 2 ? randomArray(n, seed++) : null;
+              const state = [0x12345678, 0x9abcdef0, seed++, 0xdeadbeef];
+              const run = (k: WasmKernels) => {
+                const s = inPlace ? src.slice() : src;
+                const d = inPlace ? s : dst0.slice();
+                const st = state.slice();
+                k.dropout(s, d, addend, p, mode, st);
+                return { d, st };
+              };
+              const w = run(wasm);
+              const nat = run(native);
+              const what = `dropout n ${n} p ${p} mode ${mode}${inPlace ? " in place" : ""}`;
+              bitsEqual(nat.d, w.d, what);
+              expect(nat.st, `${what}: state`).toEqual(w.st);
+            }
+          }
+        }
       }
     });
 

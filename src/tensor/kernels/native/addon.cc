@@ -3,7 +3,7 @@
 //
 // exports.supported: true when this CPU has AVX2 and FMA.
 // exports.bind(view): `view` is a typed array over a shared WebAssembly.Memory's buffer; returns an object with
-//   gemm, gemmShared, packB, linearCrossEntropy, geluForward and geluBackward taking the same arguments as the wasm exports of those
+//   gemm, gemmShared, packB, linearCrossEntropy, geluForward, geluBackward and dropout taking the same arguments as the wasm exports of those
 //   names, addresses being byte offsets into that memory. A shared memory is reserved at its maximum size, so
 //   its base address never moves (memory.grow keeps it; every thread sees the same one).
 // exports.address(view): the address of a typed array's first byte (for tests).
@@ -105,6 +105,15 @@ napi_value GeluBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+napi_value Dropout(napi_env env, napi_callback_info info) {
+  double a[8];
+  uint8_t* base;
+  if (!readArgs(env, info, 8, a, &base)) return nullptr;
+  // scale is an f64 parameter of the wasm export: passed through unrounded.
+  llamarec::dropout(base, u32(a[0]), u32(a[1]), u32(a[2]), i32(a[3]), u32(a[4]), a[5], i32(a[6]), u32(a[7]));
+  return nullptr;
+}
+
 // The first byte of the memory a typed array lives in (its data pointer minus its byte offset).
 bool viewBase(napi_env env, napi_value view, uint8_t** base) {
   bool isTyped = false;
@@ -145,7 +154,8 @@ napi_value Bind(napi_env env, napi_callback_info info) {
                            {"packB", PackB},
                            {"linearCrossEntropy", LinearCrossEntropy},
                            {"geluForward", GeluForward},
-                           {"geluBackward", GeluBackward}};
+                           {"geluBackward", GeluBackward},
+                           {"dropout", Dropout}};
   napi_value obj;
   if (napi_create_object(env, &obj) != napi_ok) return nullptr;
   for (const Entry& e : entries) {

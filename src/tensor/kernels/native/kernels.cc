@@ -373,6 +373,85 @@ void softmaxRow(float* L, int V, int Vp, int label, float invCount, bool grads, 
 
 // ---------------------------------------------------------------- exports
 
+// The wasm dropout: inverted dropout driven by xoshiro128** (src/tensor/rng.ts); each 32-bit draw serves elements
+// 2k (low 16 bits) and 2k+1 (high 16 bits), kept when those bits are ≥ threshold; an odd last element takes the
+// low half of one more draw. Products and sums in float64, rounded once (a dropped element's product is +0.0);
+// mode 0: dst = v; 1: dst += v; 2: dst = f32(v) + addend. Four draws (8 elements) at a time, every element read
+// before any is written (dst may be src).
+void dropout(uint8_t* base, uint32_t src, uint32_t dst, uint32_t addend, int n, uint32_t threshold, double scale,
+             int mode, uint32_t state) {
+  const float* x = F(base, src);
+  float* out = F(base, dst);
+  const float* add = F(base, addend);
+  uint32_t* st = reinterpret_cast<uint32_t*>(base + state);
+  uint32_t s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
+  auto next = [&]() {
+    const uint32_t v = s1 * 5;
+    const uint32_t r = ((v << 7) | (v >> 25)) * 9;
+    const uint32_t t = s1 << 9;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = (s3 << 11) | (s3 >> 21);
+    return r;
+  };
+  const int pairs = n >> 1;
+  const __m256d vs = _mm256_set1_pd(scale);
+  int k = 0;
+  for (; k + 4 <= pairs; k += 4) {
+    const uint32_t r0 = next();
+    const uint32_t r1 = next();
+    const uint32_t r2 = next();
+    const uint32_t r3 = next();
+    // Keep masks in element order (low half, high half of each draw), widened to float64 lanes.
+    const __m128i r = _mm_set_epi32(static_cast<int>(r3), static_cast<int>(r2), static_cast<int>(r1),
+                                    static_cast<int>(r0));
+    const __m128i thr = _mm_set1_epi32(static_cast<int>(threshold) - 1);  // 16-bit values ≥ t ⇔ > t − 1
+    const __m128i lo = _mm_cmpgt_epi32(_mm_and_si128(r, _mm_set1_epi32(0xffff)), thr);
+    const __m128i hi = _mm_cmpgt_epi32(_mm_srli_epi32(r, 16), thr);
+    const __m256d keep0 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm_unpacklo_epi32(lo, hi)));
+    const __m256d keep1 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm_unpackhi_epi32(lo, hi)));
+    const int i = 2 * k;
+    auto half = [&](int h) {
+      const __m256d mask = h == 0 ? keep0 : keep1;
+      const __m256d v = _mm256_and_pd(_mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i + 4 * h)), vs), mask);
+      if (mode == 0) return v;
+      if (mode == 1) return _mm256_add_pd(_mm256_cvtps_pd(_mm_loadu_ps(out + i + 4 * h)), v);
+      return _mm256_add_pd(_mm256_cvtps_pd(_mm256_cvtpd_ps(v)), _mm256_cvtps_pd(_mm_loadu_ps(add + i + 4 * h)));
+    };
+    // Both halves are read before either is written (dst may be src or the addend).
+    const __m256d y0 = half(0);
+    const __m256d y1 = half(1);
+    _mm_storeu_ps(out + i, _mm256_cvtpd_ps(y0));
+    _mm_storeu_ps(out + i + 4, _mm256_cvtpd_ps(y1));
+  }
+  // The last pairs and an odd last element, one element at a time (the same float64 arithmetic per lane).
+  auto element = [&](int i, bool keep) {
+    const double v = keep ? static_cast<double>(x[i]) * scale : 0.0;
+    if (mode == 0)
+      out[i] = static_cast<float>(v);
+    else if (mode == 1)
+      out[i] = static_cast<float>(static_cast<double>(out[i]) + v);
+    else
+      out[i] = static_cast<float>(static_cast<double>(static_cast<float>(v)) + static_cast<double>(add[i]));
+  };
+  for (; k < pairs; k++) {
+    const uint32_t r = next();
+    element(2 * k, (r & 0xffff) >= threshold);
+    element(2 * k + 1, (r >> 16) >= threshold);
+  }
+  if (n & 1) {
+    const uint32_t r = next();
+    element(n - 1, (r & 0xffff) >= threshold);
+  }
+  st[0] = s0;
+  st[1] = s1;
+  st[2] = s2;
+  st[3] = s3;
+}
+
 void geluForward(uint8_t* base, uint32_t x, uint32_t y, int n, int chunk, uint32_t counter) {
   int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
   for (;;) {

@@ -23,4 +23,7 @@ void geluForward(uint8_t* base, uint32_t x, uint32_t y, int n, int chunk, uint32
 
 void geluBackward(uint8_t* base, uint32_t dy, uint32_t x, uint32_t dx, int n, int chunk, uint32_t counter);
 
+void dropout(uint8_t* base, uint32_t src, uint32_t dst, uint32_t addend, int n, uint32_t threshold, double scale,
+             int mode, uint32_t state);
+
 }  // namespace llamarec
