@@ -85,10 +85,12 @@ inline __attribute__((always_inline)) void storeTile(__m256 (&acc)[R][NP], float
   if (rows == R && cols == 8 * NP) {
     const __m256 va = _mm256_set1_ps(alpha);
     const __m256 vb = _mm256_set1_ps(beta);
+    // alpha = 1: the product is the accumulator itself (x · 1 = x for every float the sums can produce).
+    const bool one = alpha == 1.0f;
     for (int r = 0; r < R; r++) {
       for (int p = 0; p < NP; p++) {
         float* q = c + r * ldc + 8 * p;
-        __m256 y = _mm256_mul_ps(acc[r][p], va);
+        __m256 y = one ? acc[r][p] : _mm256_mul_ps(acc[r][p], va);
         if (mode == 1)
           y = _mm256_add_ps(y, _mm256_loadu_ps(q));
         else if (mode == 2)
