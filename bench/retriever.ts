@@ -10,7 +10,13 @@
  * official validate(), no exclusion, full argsort). Medians; per-step peak RSS; the load average.
  *
  *   npm run bench -- retriever [--settings ml,amazon] [--threads 1,2] [--iterations 20] [--eval-repeats 3]
- *     [--amazon-eval-users 4096] [--python python3] [--no-reference] [--memory-iterations 0] [--json]
+ *     [--amazon-eval-users 4096] [--python python3] [--no-reference] [--memory-iterations 0]
+ *     [--ab-iterations N] [--ab-eval-repeats N] [--json]
+ *
+ * With threads 1 and 2, llamarec's two configurations are also run alternately in one process (two models of the
+ * same seed, one per backend, steps and validation passes in ABBA order: both see the same load), `--ab-iterations`
+ * steps (default: --iterations; 0 skips it) and `--ab-eval-repeats` passes each: the 2-vs-1-thread comparison that
+ * the machine's drift between configurations does not distort. It also checks that both give the same losses.
  *
  * The reference runs when a python3 with torch is found ($LLAMAREC_PYTHON, python3 on PATH, /usr/bin/python3).
  */
@@ -36,7 +42,8 @@ import { evaluateSplit } from "../src/retrievers/evaluate.js";
 import { createRetriever } from "../src/retrievers/registry.js";
 import type { SequenceBatch } from "../src/retrievers/types.js";
 import { llamaRecNoDecay } from "../src/retrievers/weight-decay.js";
-import { createWasmKernels, setKernels } from "../src/tensor/kernels/index.js";
+import { whileHeld } from "../src/tensor/kernels/hold.js";
+import { createWasmKernels, setKernels, type WasmKernels } from "../src/tensor/kernels/index.js";
 import { AdamW } from "../src/tensor/optim/adamw.js";
 import { clipGradNorm } from "../src/tensor/optim/clip.js";
 import { median } from "./timing.js";
@@ -52,6 +59,8 @@ const { values } = parseArgs({
     python: { type: "string" },
     "no-reference": { type: "boolean", default: false },
     "memory-iterations": { type: "string", default: "0" },
+    "ab-iterations": { type: "string" },
+    "ab-eval-repeats": { type: "string" },
     json: { type: "boolean", default: false },
   },
 });
@@ -135,21 +144,45 @@ function trainingBatches(s: Setting, count: number): SequenceBatch[] {
   return Array.from({ length: count }, (_, i) => batches.batch(0, i % batches.batchesPerEpoch));
 }
 
-function runLlamarec(s: Setting, threads: number, batches: SequenceBatch[], iterations: number): SideResult {
-  collectGarbage();
+/** A model of the bench's seed on its own backend, with its optimizer, step and validation pass. */
+function llamarecSide(s: Setting, threads: number) {
   const kernels = createWasmKernels({ threads });
   setKernels(kernels);
   const model = createRetriever("lru", { numItems: s.dataset.numItems, seed: 42, dropout: 0.2 });
   const params = model.parameters();
   const opt = new AdamW(params, { lr: 1e-3, weightDecay: 0.01, eps: 1e-9, noDecay: llamaRecNoDecay });
-  const step = (b: SequenceBatch) => {
-    model.setTraining(true);
-    opt.zeroGrad();
-    const loss = model.lossAndBackward(b);
-    clipGradNorm(params, 5);
-    opt.step();
-    return loss;
-  };
+  // One hold window per step, as the training loop runs it (src/training/loop.ts).
+  const step = (b: SequenceBatch) =>
+    whileHeld(() => {
+      model.setTraining(true);
+      opt.zeroGrad();
+      const loss = model.lossAndBackward(b);
+      clipGradNorm(params, 5);
+      opt.step();
+      return loss;
+    });
+  const valDataset = restrictVal(s.dataset, s.evalUsers);
+  const validate = () =>
+    evaluateSplit(model, valDataset, "val", {
+      maxLen: s.maxLen,
+      batchSize: s.batchSize,
+      exclude: "full",
+      tie: "pessimistic",
+      candidateCount: 0,
+    });
+  return { kernels, model, step, validate };
+}
+
+const helperInfo = (k: WasmKernels) => ({
+  helperCalls: k.helperCalls(),
+  helperStalls: k.helperStalls(),
+  helperSpinMs: k.helperSpinMs(),
+  helperPreemptions: k.helperPreemptions(),
+});
+
+function runLlamarec(s: Setting, threads: number, batches: SequenceBatch[], iterations: number): SideResult {
+  collectGarbage();
+  const { kernels, step, validate } = llamarecSide(s, threads);
   step(batches[0]!); // warm-up: JIT, buffers
   step(batches[1 % batches.length]!);
   const stepMs: number[] = [];
@@ -164,17 +197,10 @@ function runLlamarec(s: Setting, threads: number, batches: SequenceBatch[], iter
     cpuMs.push((u.user + u.system) / 1000);
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
   }
-  const valDataset = restrictVal(s.dataset, s.evalUsers);
   const evalMs: number[] = [];
   for (let r = 0; r < Number(values["eval-repeats"]); r++) {
     const t = performance.now();
-    evaluateSplit(model, valDataset, "val", {
-      maxLen: s.maxLen,
-      batchSize: s.batchSize,
-      exclude: "full",
-      tie: "pessimistic",
-      candidateCount: 0,
-    });
+    validate();
     evalMs.push(performance.now() - t);
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
   }
@@ -225,8 +251,7 @@ function runLlamarec(s: Setting, threads: number, batches: SequenceBatch[], iter
       })) as unknown as number,
     };
   }
-  const helperCalls = kernels.helperCalls();
-  const helperStalls = kernels.helperStalls();
+  const helper = helperInfo(kernels);
   kernels.dispose();
   return {
     side: "llamarec",
@@ -236,11 +261,69 @@ function runLlamarec(s: Setting, threads: number, batches: SequenceBatch[], iter
     evalMs,
     peakRssMb: mb(peakRss),
     extra: {
-      helperCalls,
-      helperStalls,
+      ...helper,
       wasmHeapMb: mb(kernels.memoryBytes()),
       ...(memory ? { memory } : {}),
     },
+  };
+}
+
+interface Alternating {
+  iterations: number;
+  /** [1 thread, 2 threads]. */
+  stepMs: [number[], number[]];
+  evalMs: [number[], number[]];
+  /** Both configurations gave the same loss at every step (they must: fixed decompositions). */
+  sameLosses: boolean;
+  helper: ReturnType<typeof helperInfo>;
+}
+
+/**
+ * llamarec on 1 and 2 threads alternately in one process: two models of the same seed, one per backend, step i
+ * of each back to back in ABBA order (then the validation passes the same way), so that both configurations see
+ * the same machine.
+ */
+function runAlternating(
+  s: Setting,
+  batches: SequenceBatch[],
+  iterations: number,
+  evalRepeats: number,
+): Alternating {
+  collectGarbage();
+  const sides = [llamarecSide(s, 1), llamarecSide(s, 2)] as const;
+  const stepMs: [number[], number[]] = [[], []];
+  const evalMs: [number[], number[]] = [[], []];
+  const losses: [number[], number[]] = [[], []];
+  const order = (i: number) => (i % 2 === 0 ? [0, 1] : [1, 0]) as (0 | 1)[];
+  for (const j of [0, 1] as const) {
+    setKernels(sides[j].kernels);
+    sides[j].step(batches[0]!);
+    sides[j].step(batches[1 % batches.length]!);
+  }
+  for (let i = 0; i < iterations; i++) {
+    for (const j of order(i)) {
+      setKernels(sides[j].kernels);
+      const t = performance.now();
+      losses[j].push(sides[j].step(batches[(i + 1) % batches.length]!));
+      stepMs[j].push(performance.now() - t);
+    }
+  }
+  for (let r = 0; r < evalRepeats; r++) {
+    for (const j of order(r)) {
+      setKernels(sides[j].kernels);
+      const t = performance.now();
+      sides[j].validate();
+      evalMs[j].push(performance.now() - t);
+    }
+  }
+  const helper = helperInfo(sides[1].kernels);
+  for (const x of sides) x.kernels.dispose();
+  return {
+    iterations,
+    stepMs,
+    evalMs,
+    sameLosses: losses[0].every((l, i) => Object.is(l, losses[1][i])),
+    helper,
   };
 }
 
@@ -329,7 +412,15 @@ const fmtLoad = () =>
     .map((x) => x.toFixed(2))
     .join(" ");
 const cpu = cpus()[0]?.model ?? "unknown CPU";
-const report: { setting: string; describe: string; loadAfter: number[]; results: SideResult[] }[] = [];
+const report: {
+  setting: string;
+  describe: string;
+  loadAfter: number[];
+  results: SideResult[];
+  alternating?: Alternating;
+}[] = [];
+const abIterations = Number(values["ab-iterations"] ?? iterations);
+const abEvalRepeats = Number(values["ab-eval-repeats"] ?? values["eval-repeats"]);
 const say = (lines: string[]) => {
   if (!values.json) process.stdout.write(`${lines.join("\n")}\n`);
 };
@@ -347,14 +438,18 @@ let torchShown = false;
 try {
   for (const name of values.settings!.split(",")) {
     const s = await setting(name);
-    const batches = trainingBatches(s, Math.max(iterations, refIterations) + 2);
+    const batches = trainingBatches(s, Math.max(iterations, refIterations, abIterations) + 2);
     const results: SideResult[] = [];
     for (const threads of threadList) {
       // Interleaved per thread count, so that both sides see the same load.
       results.push(runLlamarec(s, threads, batches, iterations));
       if (python) results.push(runPytorch(python, s, threads, batches, refIterations, dir));
     }
-    const r = { setting: name, describe: s.describe, loadAfter: loadavg(), results };
+    const alternating =
+      threadList.includes(1) && threadList.includes(2) && abIterations > 0
+        ? runAlternating(s, batches, abIterations, abEvalRepeats)
+        : undefined;
+    const r = { setting: name, describe: s.describe, loadAfter: loadavg(), results, alternating };
     report.push(r);
     const torchInfo = results.find((x) => x.side === "pytorch")?.extra;
     if (torchInfo && !torchShown) {
@@ -402,9 +497,26 @@ function settingLines(r: (typeof report)[number]): string[] {
   for (const x of r.results) {
     if (x.side === "llamarec" && x.threads === 2) {
       lines.push(
-        `llamarec 2 threads: the helper thread took part in ${x.extra?.helperCalls} kernel calls; ${x.extra?.helperStalls} stalls (waits for a descheduled helper, each pausing the split)`,
+        `llamarec 2 threads: the helper thread took part in ${x.extra?.helperCalls} kernel calls; ${x.extra?.helperStalls} stalls (waits for a descheduled helper); it polled for calls ${Number(x.extra?.helperSpinMs ?? 0).toFixed(0)} ms and stopped polling ${x.extra?.helperPreemptions} times (preempted: a busy machine)`,
       );
     }
+  }
+  const a = r.alternating;
+  if (a) {
+    const [s1, s2] = a.stepMs;
+    const [e1, e2] = a.evalMs;
+    const pairs = (x: number[], y: number[]) => median(x.map((v, i) => v / y[i]!));
+    const fmt = (x: number[]) => `${median(x).toFixed(1)} [min ${Math.min(...x).toFixed(1)}]`;
+    lines.push(
+      `llamarec 1 vs 2 threads alternating in one process (${a.iterations} steps, ${e1.length} validation passes each, ABBA order):`,
+      `  training step ms, 1 thread ${fmt(s1)}, 2 threads ${fmt(s2)}: 2 threads ×${(median(s1) / median(s2)).toFixed(2)} (medians), ×${(Math.min(...s1) / Math.min(...s2)).toFixed(2)} (minima), ×${pairs(s1, s2).toFixed(2)} (median of the step pairs)`,
+      ...(e1.length > 0
+        ? [
+            `  validation pass ms, 1 thread ${fmt(e1)}, 2 threads ${fmt(e2)}: 2 threads ×${(median(e1) / median(e2)).toFixed(2)} (medians), ×${(Math.min(...e1) / Math.min(...e2)).toFixed(2)} (minima)`,
+          ]
+        : []),
+      `  same losses on 1 and 2 threads: ${a.sameLosses ? "yes" : "NO"}; helper thread: ${a.helper.helperCalls} calls, ${a.helper.helperStalls} stalls, polled ${a.helper.helperSpinMs.toFixed(0)} ms, stopped polling ${a.helper.helperPreemptions} times (preempted)`,
+    );
   }
   for (const x of r.results) {
     const m = x.extra?.memory as Record<string, number> | undefined;

@@ -93,6 +93,8 @@ export interface WasmKernels extends Kernels {
   helperStalls(): number;
   /** Milliseconds the helper thread has spent polling for calls (after a call, or in a hold window). */
   helperSpinMs(): number;
+  /** How many times the helper stopped polling because it had been preempted (a busy machine). */
+  helperPreemptions(): number;
   /** True while the helper thread polls for calls (tests: no polling once a hold window ended). */
   helperSpinning(): boolean;
   hold: NonNullable<Kernels["hold"]>;
@@ -311,9 +313,12 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const heldMinFlops = options.heldMinFlops ?? HELD_MIN_FLOPS;
   const heldMinElements = options.heldMinElements ?? HELD_MIN_ELEMENTS;
   const holdIdleMs = options.holdIdleMs ?? 50;
-  let minFlops = baseMinFlops;
-  let minElements = baseMinElements;
   let holdDepth = 0;
+  // In a hold window whose helper polls for calls, the smaller split sizes; else (no hold, or the helper was
+  // preempted while polling: a busy machine, it sleeps between calls) the base ones.
+  const hot = () => holdDepth > 0 && helper !== undefined && !helper.contended();
+  const minFlops = () => (hot() ? Math.min(baseMinFlops, heldMinFlops) : baseMinFlops);
+  const minElements = () => (hot() ? Math.min(baseMinElements, heldMinElements) : baseMinElements);
   const blockRows = options.ceBlockRows ?? 32;
   if (blockRows % 4 !== 0 || blockRows <= 0)
     throw new RangeError("ceBlockRows must be a positive multiple of 4");
@@ -448,7 +453,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     const w0 = arena.alloc(gemmWork);
     const tA = transA ? 1 : 0;
     const tB = transB ? 1 : 0;
-    if (threads === 2 && 2 * M * N * K >= minFlops && (M >= 8 || N >= 16)) {
+    if (threads === 2 && 2 * M * N * K >= minFlops() && (M >= 8 || N >= 16)) {
       // Split the longer side into chunks at register-tile boundaries, taken dynamically by both threads:
       // ~8 for large calls, 4 for the mid-size calls of a hold window (each chunk packs the whole shared
       // operand again: a 2177 × 64 × 256 GEMM gained ×1.5–2.0 in 4 chunks against ×1.35–1.9 in 8).
@@ -585,12 +590,12 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
         pdWParts,
         pdBiasParts,
       ];
-      const split = threads === 2 && 6 * count * V * D >= minFlops && nParts >= 2;
+      const split = threads === 2 && 6 * count * V * D >= minFlops() && nParts >= 2;
       run("linearCrossEntropy", args(w0), split ? args(arena.alloc(workBytes)) : undefined);
       if (nParts > 1) {
         // The partials, added in part order on both threads.
         if (dW) {
-          const big = threads === 2 && (nParts - 1) * vd >= minElements;
+          const big = threads === 2 && (nParts - 1) * vd >= minElements();
           const chunk = big ? Math.ceil(vd / 16 / 4) * 4 : round4(vd);
           const a = [pdW, pdWParts, vd, nParts - 1, vd, chunk, counter()];
           run("addParts", a, big ? a : undefined);
@@ -621,7 +626,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       const py = arena.output(y, rows * cols, false);
       const pm = arena.output(mean, rows, false);
       const pr = arena.output(rstd, rows, false);
-      const split = threads === 2 && rows * cols >= minElements && rows >= 2;
+      const split = threads === 2 && rows * cols >= minElements() && rows >= 2;
       const chunk = split ? Math.ceil(rows / 16) : rows;
       const args = [px, pg, pb, cols, eps, py, pm, pr, rows, chunk, counter()];
       run("layerNormForward", args, split ? args : undefined);
@@ -657,7 +662,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       const pdgParts = arena.zeros((nParts - 1) * round4(cols));
       const pdbParts = arena.zeros((nParts - 1) * round4(cols));
       const args = [pdy, px, pg, pm, pr, cols, pdx, pdg, pdb, rows, chunk, counter(), pdgParts, pdbParts];
-      const split = threads === 2 && rows * cols >= minElements && nParts >= 2;
+      const split = threads === 2 && rows * cols >= minElements() && nParts >= 2;
       run("layerNormBackward", args, split ? args : undefined);
       for (let p = 1; p < nParts; p++) {
         ex.addInto!(pdg, pdgParts + (p - 1) * round4(cols) * 4, round4(cols));
@@ -692,7 +697,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       // written, so out may be a or b.
       const pOut =
         n !== n4 ? arena.alloc(n4 * 4) : out === a ? pa : out === b ? pb : arena.output(out, n, false);
-      const split = threads === 2 && n >= minElements;
+      const split = threads === 2 && n >= minElements();
       const chunk = split ? Math.ceil(n4 / 32 / 4) * 4 : n4;
       const args = [pa, pb, sign, pOut, n4, chunk, counter()];
       run("addScaled", args, split ? args : undefined);
@@ -737,7 +742,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       arena.reset();
       const ph = arena.output(h, rows * 2 * C, true);
       const common = recurrenceOperands(lambda, seqs);
-      const split = threads === 2 && rows * 2 * C >= minElements && seqs.run.length >= 2;
+      const split = threads === 2 && rows * 2 * C >= minElements() && seqs.run.length >= 2;
       const chunk = split ? Math.ceil(seqs.run.length / 16) : seqs.run.length;
       const args = [ph, ...common, C, chunk, counter()];
       run("recurrenceForward", args, split ? args : undefined);
@@ -754,7 +759,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       const phIn = arena.input(h, rows * 2 * C);
       const pg = arena.output(g, rows * 2 * C, true);
       const common = recurrenceOperands(lambda, seqs);
-      const split = threads === 2 && rows * 2 * C >= minElements && seqs.run.length >= 2;
+      const split = threads === 2 && rows * 2 * C >= minElements() && seqs.run.length >= 2;
       const chunk = split ? Math.ceil(seqs.run.length / 16) : seqs.run.length;
       const args = [pg, ...common, C, chunk, counter()];
       run("recurrenceBackward", args, split ? args : undefined);
@@ -774,7 +779,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       for (const q of params) total += q.p.length;
       // Every element is updated on its own, so the parameters can be cut anywhere into two halves of about
       // the same size, one per thread (at an even offset: whole f64x2 pairs), with the same bits.
-      const split = threads === 2 && total >= minElements;
+      const split = threads === 2 && total >= minElements();
       const half = split ? Math.ceil(total / 4) * 2 : total;
       const pTable = arena.alloc((params.length + 1) * 64);
       const table = arena.f64(pTable, (params.length + 1) * 8);
@@ -861,6 +866,10 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       return helper?.spinMs() ?? 0;
     },
 
+    helperPreemptions() {
+      return helper?.preemptions() ?? 0;
+    },
+
     helperSpinning() {
       return helper?.spinning() ?? false;
     },
@@ -868,13 +877,9 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     hold(on) {
       if (on) {
         if (holdDepth++ > 0) return;
-        minFlops = Math.min(baseMinFlops, heldMinFlops);
-        minElements = Math.min(baseMinElements, heldMinElements);
         thread()?.hold(true);
       } else {
         if (holdDepth === 0 || --holdDepth > 0) return;
-        minFlops = baseMinFlops;
-        minElements = baseMinElements;
         helper?.hold(false);
       }
     },
@@ -889,8 +894,6 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
 
     dispose() {
       holdDepth = 0;
-      minFlops = baseMinFlops;
-      minElements = baseMinElements;
       helper?.dispose();
       helper = undefined;
     },
@@ -924,7 +927,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     const n4 = round4(n);
     // The kernel writes whole v128 lanes: in place only when that stays inside the output.
     const pOut = n === n4 ? arena.output(out, n, false) : arena.alloc(n4 * 4);
-    const split = threads === 2 && n >= minElements;
+    const split = threads === 2 && n >= minElements();
     const chunk = split ? Math.ceil(n4 / 64) * 4 : n4;
     const args = [...ptrs, pOut, n4, chunk, counter()];
     run(name, args, split ? args : undefined);

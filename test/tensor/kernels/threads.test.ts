@@ -16,13 +16,18 @@ import { randomArray } from "./compare.js";
 // also when the code inside it throws.
 
 const one = createWasmKernels({ threads: 1 });
-// Every call inside a hold is offered to the helper (held thresholds 1); outside a hold only huge ones.
+// Every call inside a hold is offered to the helper (held thresholds 1: the mid-size paths, e.g. GEMMs in 4
+// parts); outside a hold only huge ones. On a busy machine the helper may be preempted while polling, and the
+// window then falls back to the base thresholds: the bits must not change either way.
 const held = () => createWasmKernels({ threads: 2, heldMinFlops: 1, heldMinElements: 1 });
 const two = held();
-// The helper does all of its share before this thread starts: the helper's own results must be right.
-const helperFirst = createWasmKernels({ threads: 2, heldMinFlops: 1, heldMinElements: 1, helperFirst: true });
+// Every call split whatever the load (base thresholds 1), and the helper does all of its share before this
+// thread starts: the helper's own results (and the AdamW half it takes) must be right.
+const helperFirst = () =>
+  createWasmKernels({ threads: 2, parallelMinFlops: 1, parallelMinElements: 1, helperFirst: true });
+const first = helperFirst();
 afterAll(() => {
-  for (const k of [one, two, helperFirst]) k.dispose();
+  for (const k of [one, two, first]) k.dispose();
 });
 
 const bits = (a: Float32Array | Float64Array) =>
@@ -31,7 +36,7 @@ const bits = (a: Float32Array | Float64Array) =>
 /** Runs `fn` on the 1-thread backend and, in a hold window, on each 2-thread backend: the same bits. */
 function sameBits(fn: (k: WasmKernels) => (Float32Array | Float64Array)[]): void {
   const want = fn(one).map(bits);
-  for (const k of [two, helperFirst]) {
+  for (const k of [two, first]) {
     const before = k.helperCalls();
     k.hold(true);
     let got: number[][];
@@ -42,7 +47,7 @@ function sameBits(fn: (k: WasmKernels) => (Float32Array | Float64Array)[]): void
     }
     expect(got).toEqual(want);
     // The split path ran (the other backend's helper may legitimately be too late for small calls).
-    if (k === helperFirst) expect(k.helperCalls()).toBeGreaterThan(before);
+    if (k === first) expect(k.helperCalls()).toBeGreaterThan(before);
   }
 }
 
@@ -169,14 +174,11 @@ describe("split calls in a hold window equal the 1-thread results bit for bit", 
     };
     const want = train(one);
     expect(want.losses.every(Number.isFinite)).toBe(true);
-    for (const make of [
-      held,
-      () => createWasmKernels({ threads: 2, heldMinFlops: 1, heldMinElements: 1, helperFirst: true }),
-    ]) {
+    for (const make of [held, helperFirst]) {
       const k = make();
       try {
         expect(train(k)).toEqual(want);
-        if (k.helperCalls() === 0) expect.fail("the helper took part in no call");
+        if (make === helperFirst) expect(k.helperCalls()).toBeGreaterThan(20);
       } finally {
         k.dispose();
       }
@@ -185,16 +187,6 @@ describe("split calls in a hold window equal the 1-thread results bit for bit", 
 });
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Waits up to `ms` for the helper to poll. */
-async function polls(k: WasmKernels, ms = 500): Promise<boolean> {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    if (k.helperSpinning()) return true;
-    await sleep(1);
-  }
-  return k.helperSpinning();
-}
 
 /** Waits up to `ms` for the helper to stop polling. */
 async function stopsPolling(k: WasmKernels, ms = 500): Promise<boolean> {
@@ -211,9 +203,9 @@ describe("the hold window", () => {
     const k = held();
     try {
       k.hold(true);
-      expect(await polls(k)).toBe(true);
-      await sleep(20);
-      expect(k.helperSpinning()).toBe(true); // still, without any call
+      await sleep(30);
+      // It polled (unless the machine is so busy that it was preempted at once: then it stopped polling).
+      expect(k.helperSpinMs() > 5 || k.helperPreemptions() > 0).toBe(true);
       k.hold(false);
       expect(await stopsPolling(k)).toBe(true);
       const spun = k.helperSpinMs();
@@ -233,7 +225,10 @@ describe("the hold window", () => {
       k.hold(true);
       k.hold(true);
       k.hold(false);
-      expect(await polls(k, 20)).toBe(true); // still held once
+      const spun = k.helperSpinMs();
+      await sleep(10);
+      // Still held once: it polled on (or was preempted)…
+      expect(k.helperSpinning() || k.helperSpinMs() > spun || k.helperPreemptions() > 0).toBe(true);
       expect(await stopsPolling(k, 400)).toBe(true); // … but only for holdIdleMs
       // A call wakes it; it polls again after the call, then gives up again.
       const y = new Float32Array(4096);
@@ -266,12 +261,12 @@ describe("the hold window", () => {
       expect(await stopsPolling(k)).toBe(true);
       // The depth is back to 0: a new window starts polling and ends it again; no deadlock.
       const y = new Float32Array(4096);
-      expect(
-        await whileHeld(async () => {
-          k.geluForward(randomArray(4096, 3), y);
-          return polls(k);
-        }),
-      ).toBe(true);
+      const spun = k.helperSpinMs();
+      await whileHeld(async () => {
+        k.geluForward(randomArray(4096, 3), y);
+        await sleep(10);
+      });
+      expect(k.helperSpinMs() > spun || k.helperPreemptions() > 0).toBe(true);
       expect(await stopsPolling(k)).toBe(true);
     } finally {
       setKernels(before);
