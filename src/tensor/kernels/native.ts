@@ -22,6 +22,9 @@ export const NATIVE_EXPORTS = [
   "geluForward",
   "geluBackward",
   "dropout",
+  "recurrenceForward",
+  "recurrenceBackward",
+  "recurrenceLambdaGrad",
 ] as const;
 export type NativeExport = (typeof NATIVE_EXPORTS)[number];
 export type NativeFunctions = Record<NativeExport, (...args: number[]) => void>;

@@ -10,7 +10,8 @@ import { randomArray, rng } from "./compare.js";
 
 // The native kernels (src/tensor/kernels/native/*.cc) against the wasm relaxed build, bit for bit: every GEMM
 // orientation, edge tiles in M, N and K, depth beyond one block, beta 0 over NaN, beta 1 and other, alpha ≠ 1,
-// the bias path, tiny shapes; the fused cross-entropy's loss, count, dH, dW and dBias; GELU; dropout. On 1 thread, on 2 threads
+// the bias path, tiny shapes; the fused cross-entropy's loss, count, dH, dW and dBias; GELU; dropout; the LRU
+// recurrence. On 1 thread, on 2 threads
 // with every call split, and with the helper thread doing all of every call (its own native binding).
 // In CI (process.env.CI) the addon must be built: a missing addon fails instead of skipping.
 
@@ -213,6 +214,39 @@ describe.runIf(available)("native kernels = wasm relaxed kernels, bit for bit", 
             }
           }
         }
+      }
+    });
+
+    it("LRU recurrence forward, backward and the λ gradient", () => {
+      let seed = 1200;
+      for (const C of [2, 6, 8, 64]) {
+        const r = rng(seed++);
+        const lengths = Int32Array.from({ length: 9 }, () => 1 + Math.floor(r(0, 30)));
+        const rowStart = new Int32Array(lengths.length);
+        let rows = 0;
+        lengths.forEach((n, s) => {
+          rowStart[s] = rows;
+          rows += n;
+        });
+        const mask = Uint8Array.from({ length: rows }, () => (r(0, 1) < 0.85 ? 1 : 0));
+        const run = Uint8Array.from({ length: lengths.length }, (_, s) => (s === 3 ? 0 : 1));
+        const seqs = { rowStart, length: lengths, mask, run };
+        const lambda = randomArray(2 * C, seed++, -0.9, 0.9);
+        const h0 = randomArray(rows * 2 * C, seed++);
+        const g0 = randomArray(rows * 2 * C, seed++);
+        const go = (k: WasmKernels) => {
+          const h = h0.slice();
+          k.recurrenceForward(h, lambda, seqs, C);
+          const g = g0.slice();
+          const gLam = Float64Array.from({ length: 2 * C }, (_, i) => i * 0.1);
+          k.recurrenceBackward(g, h, lambda, seqs, C, gLam);
+          return { h, g, gLam };
+        };
+        const w = go(wasm);
+        const n = go(native);
+        bitsEqual(n.h, w.h, `recurrenceForward C ${C}`);
+        bitsEqual(n.g, w.g, `recurrenceBackward C ${C}`);
+        expect(Array.from(n.gLam), `λ gradient C ${C}`).toEqual(Array.from(w.gLam));
       }
     });
 

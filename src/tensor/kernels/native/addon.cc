@@ -3,7 +3,7 @@
 //
 // exports.supported: true when this CPU has AVX2 and FMA.
 // exports.bind(view): `view` is a typed array over a shared WebAssembly.Memory's buffer; returns an object with
-//   gemm, gemmShared, packB, linearCrossEntropy, geluForward, geluBackward and dropout taking the same arguments as the wasm exports of those
+//   gemm, gemmShared, packB, linearCrossEntropy, geluForward, geluBackward, dropout and the recurrence kernels taking the same arguments as the wasm exports of those
 //   names, addresses being byte offsets into that memory. A shared memory is reserved at its maximum size, so
 //   its base address never moves (memory.grow keeps it; every thread sees the same one).
 // exports.address(view): the address of a typed array's first byte (for tests).
@@ -114,6 +114,33 @@ napi_value Dropout(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+napi_value RecurrenceForward(napi_env env, napi_callback_info info) {
+  double a[10];
+  uint8_t* base;
+  if (!readArgs(env, info, 10, a, &base)) return nullptr;
+  llamarec::recurrenceForward(base, u32(a[0]), u32(a[1]), u32(a[2]), u32(a[3]), u32(a[4]), u32(a[5]), i32(a[6]),
+                              i32(a[7]), i32(a[8]), u32(a[9]));
+  return nullptr;
+}
+
+napi_value RecurrenceBackward(napi_env env, napi_callback_info info) {
+  double a[10];
+  uint8_t* base;
+  if (!readArgs(env, info, 10, a, &base)) return nullptr;
+  llamarec::recurrenceBackward(base, u32(a[0]), u32(a[1]), u32(a[2]), u32(a[3]), u32(a[4]), u32(a[5]), i32(a[6]),
+                               i32(a[7]), i32(a[8]), u32(a[9]));
+  return nullptr;
+}
+
+napi_value RecurrenceLambdaGrad(napi_env env, napi_callback_info info) {
+  double a[9];
+  uint8_t* base;
+  if (!readArgs(env, info, 9, a, &base)) return nullptr;
+  llamarec::recurrenceLambdaGrad(base, u32(a[0]), u32(a[1]), u32(a[2]), u32(a[3]), u32(a[4]), u32(a[5]),
+                                 i32(a[6]), i32(a[7]), u32(a[8]));
+  return nullptr;
+}
+
 // The first byte of the memory a typed array lives in (its data pointer minus its byte offset).
 bool viewBase(napi_env env, napi_value view, uint8_t** base) {
   bool isTyped = false;
@@ -155,7 +182,10 @@ napi_value Bind(napi_env env, napi_callback_info info) {
                            {"linearCrossEntropy", LinearCrossEntropy},
                            {"geluForward", GeluForward},
                            {"geluBackward", GeluBackward},
-                           {"dropout", Dropout}};
+                           {"dropout", Dropout},
+                           {"recurrenceForward", RecurrenceForward},
+                           {"recurrenceBackward", RecurrenceBackward},
+                           {"recurrenceLambdaGrad", RecurrenceLambdaGrad}};
   napi_value obj;
   if (napi_create_object(env, &obj) != napi_ok) return nullptr;
   for (const Entry& e : entries) {

@@ -454,6 +454,141 @@ void dropout(uint8_t* base, uint32_t src, uint32_t dst, uint32_t addend, int n, 
   st[3] = s3;
 }
 
+// ---------------------------------------------------------------- linear recurrence (the wasm kernels, f64 lanes)
+// Rows packed [re(0..C) | im(0..C)]; float64 arithmetic on float32 storage in the JS order, four channels per
+// f64x4 (each channel its own lane; C ≡ 2 mod 4 leaves two channels done one by one with the same operations).
+
+namespace {
+
+struct Seqs {
+  const float* lam;
+  const uint8_t* mask;
+  const int32_t* rowStart;
+  const int32_t* length;
+  const int32_t* run;
+};
+
+inline __m256d ld4(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+inline void st4(float* p, __m256d v) { _mm_storeu_ps(p, _mm256_cvtpd_ps(v)); }
+
+// cur += λ·prev (complex, per channel).
+inline void recurrenceRow(float* cur, const float* prev, const float* lam, int C) {
+  int c = 0;
+  for (; c + 4 <= C; c += 4) {
+    const __m256d lr = ld4(lam + c), li = ld4(lam + C + c);
+    const __m256d xr = ld4(prev + c), xi = ld4(prev + C + c);
+    const __m256d hr = ld4(cur + c), hi = ld4(cur + C + c);
+    st4(cur + c, _mm256_add_pd(hr, _mm256_sub_pd(_mm256_mul_pd(lr, xr), _mm256_mul_pd(li, xi))));
+    st4(cur + C + c, _mm256_add_pd(hi, _mm256_add_pd(_mm256_mul_pd(lr, xi), _mm256_mul_pd(li, xr))));
+  }
+  for (; c < C; c++) {
+    const double lr = lam[c], li = lam[C + c], xr = prev[c], xi = prev[C + c], hr = cur[c], hi = cur[C + c];
+    cur[c] = static_cast<float>(hr + (lr * xr - li * xi));
+    cur[C + c] = static_cast<float>(hi + (lr * xi + li * xr));
+  }
+}
+
+// prev += conj(λ)·cur (the state gradient, per channel).
+inline void recurrenceRowBack(float* prev, const float* cur, const float* lam, int C) {
+  int c = 0;
+  for (; c + 4 <= C; c += 4) {
+    const __m256d lr = ld4(lam + c), li = ld4(lam + C + c);
+    const __m256d gr = ld4(cur + c), gi = ld4(cur + C + c);
+    const __m256d pr = ld4(prev + c), pi = ld4(prev + C + c);
+    st4(prev + c, _mm256_add_pd(pr, _mm256_add_pd(_mm256_mul_pd(lr, gr), _mm256_mul_pd(li, gi))));
+    st4(prev + C + c, _mm256_add_pd(pi, _mm256_sub_pd(_mm256_mul_pd(lr, gi), _mm256_mul_pd(li, gr))));
+  }
+  for (; c < C; c++) {
+    const double lr = lam[c], li = lam[C + c], gr = cur[c], gi = cur[C + c], pr = prev[c], pi = prev[C + c];
+    prev[c] = static_cast<float>(pr + (lr * gr + li * gi));
+    prev[C + c] = static_cast<float>(pi + (lr * gi - li * gr));
+  }
+}
+
+Seqs seqs(uint8_t* base, uint32_t lam, uint32_t mask, uint32_t rowStart, uint32_t length, uint32_t run) {
+  return {F(base, lam), base + mask, reinterpret_cast<const int32_t*>(base + rowStart),
+          reinterpret_cast<const int32_t*>(base + length), reinterpret_cast<const int32_t*>(base + run)};
+}
+
+}  // namespace
+
+void recurrenceForward(uint8_t* base, uint32_t h, uint32_t lam, uint32_t mask, uint32_t rowStart, uint32_t length,
+                       uint32_t run, int numSeq, int C, int chunk, uint32_t counter) {
+  const Seqs q = seqs(base, lam, mask, rowStart, length, run);
+  float* hp = F(base, h);
+  const ptrdiff_t width = 2 * static_cast<ptrdiff_t>(C);
+  int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
+  for (;;) {
+    const int s0 = __atomic_fetch_add(ctr, chunk, __ATOMIC_SEQ_CST);
+    if (s0 >= numSeq) break;
+    const int s1 = imin(numSeq, s0 + chunk);
+    for (int s = s0; s < s1; s++) {
+      if (q.run[s] == 0) continue;
+      const int r0 = q.rowStart[s];
+      const int n = q.length[s];
+      for (int r = r0 + 1; r < r0 + n; r++) {
+        if (q.mask[r - 1] == 0) continue;
+        recurrenceRow(hp + r * width, hp + (r - 1) * width, q.lam, C);
+      }
+    }
+  }
+}
+
+void recurrenceBackward(uint8_t* base, uint32_t g, uint32_t lam, uint32_t mask, uint32_t rowStart,
+                        uint32_t length, uint32_t run, int numSeq, int C, int chunk, uint32_t counter) {
+  const Seqs q = seqs(base, lam, mask, rowStart, length, run);
+  float* gp = F(base, g);
+  const ptrdiff_t width = 2 * static_cast<ptrdiff_t>(C);
+  int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
+  for (;;) {
+    const int s0 = __atomic_fetch_add(ctr, chunk, __ATOMIC_SEQ_CST);
+    if (s0 >= numSeq) break;
+    const int s1 = imin(numSeq, s0 + chunk);
+    for (int s = s0; s < s1; s++) {
+      if (q.run[s] == 0) continue;
+      const int r0 = q.rowStart[s];
+      const int n = q.length[s];
+      for (int r = r0 + n - 1; r > r0; r--) {
+        if (q.mask[r - 1] == 0) continue;
+        recurrenceRowBack(gp + (r - 1) * width, gp + r * width, q.lam, C);
+      }
+    }
+  }
+}
+
+void recurrenceLambdaGrad(uint8_t* base, uint32_t g, uint32_t h, uint32_t mask, uint32_t rowStart,
+                          uint32_t length, uint32_t run, int numSeq, int C, uint32_t gLam) {
+  const Seqs q = seqs(base, 0, mask, rowStart, length, run);
+  const float* gp = F(base, g);
+  const float* hp = F(base, h);
+  double* gl = reinterpret_cast<double*>(base + gLam);
+  const ptrdiff_t width = 2 * static_cast<ptrdiff_t>(C);
+  for (int s = 0; s < numSeq; s++) {
+    if (q.run[s] == 0) continue;
+    const int r0 = q.rowStart[s];
+    const int n = q.length[s];
+    for (int r = r0 + n - 1; r > r0; r--) {
+      if (q.mask[r - 1] == 0) continue;
+      const float* cur = gp + r * width;
+      const float* prev = hp + (r - 1) * width;
+      int c = 0;
+      for (; c + 4 <= C; c += 4) {
+        const __m256d gr = ld4(cur + c), gi = ld4(cur + C + c);
+        const __m256d xr = ld4(prev + c), xi = ld4(prev + C + c);
+        _mm256_storeu_pd(gl + c, _mm256_add_pd(_mm256_loadu_pd(gl + c),
+                                               _mm256_add_pd(_mm256_mul_pd(xr, gr), _mm256_mul_pd(xi, gi))));
+        _mm256_storeu_pd(gl + C + c, _mm256_add_pd(_mm256_loadu_pd(gl + C + c),
+                                                   _mm256_sub_pd(_mm256_mul_pd(xr, gi), _mm256_mul_pd(xi, gr))));
+      }
+      for (; c < C; c++) {
+        const double gr = cur[c], gi = cur[C + c], xr = prev[c], xi = prev[C + c];
+        gl[c] = gl[c] + (xr * gr + xi * gi);
+        gl[C + c] = gl[C + c] + (xr * gi - xi * gr);
+      }
+    }
+  }
+}
+
 void geluForward(uint8_t* base, uint32_t x, uint32_t y, int n, int chunk, uint32_t counter) {
   int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
   for (;;) {

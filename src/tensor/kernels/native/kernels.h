@@ -26,4 +26,13 @@ void geluBackward(uint8_t* base, uint32_t dy, uint32_t x, uint32_t dx, int n, in
 void dropout(uint8_t* base, uint32_t src, uint32_t dst, uint32_t addend, int n, uint32_t threshold, double scale,
              int mode, uint32_t state);
 
+void recurrenceForward(uint8_t* base, uint32_t h, uint32_t lam, uint32_t mask, uint32_t rowStart, uint32_t length,
+                       uint32_t run, int numSeq, int C, int chunk, uint32_t counter);
+
+void recurrenceBackward(uint8_t* base, uint32_t g, uint32_t lam, uint32_t mask, uint32_t rowStart,
+                        uint32_t length, uint32_t run, int numSeq, int C, int chunk, uint32_t counter);
+
+void recurrenceLambdaGrad(uint8_t* base, uint32_t g, uint32_t h, uint32_t mask, uint32_t rowStart,
+                          uint32_t length, uint32_t run, int numSeq, int C, uint32_t gLam);
+
 }  // namespace llamarec
