@@ -65,6 +65,7 @@ export function loadNative(): { loaded: LoadedNative } | { reason: string } {
 
 function load(): { loaded: LoadedNative } | { reason: string } {
   const path = NATIVE_ADDON_PATH;
+  if (process.arch !== "x64") return { reason: `they are x86-64 (AVX2) code, this is ${process.arch}` };
   if (!existsSync(path)) return { reason: `${path} is not built (npm run build)` };
   let addon: NativeAddon;
   try {

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
+import { kernelsFromEnv } from "../../../src/tensor/kernels/index.js";
 import { loadNative } from "../../../src/tensor/kernels/native.js";
 import {
   createWasmKernels,
@@ -41,21 +42,22 @@ describe.runIf(available)("native kernels = wasm relaxed kernels, bit for bit", 
     parallelMinElements: 1,
     ceBlockRows: 8,
   };
+  // (Built even when the suite is skipped: `native: available` keeps that from throwing.)
   const pairs: { label: string; wasm: WasmKernels; native: WasmKernels }[] = [
     {
       label: "1 thread",
       wasm: createWasmKernels({ variant: "relaxed", threads: 1, native: false }),
-      native: createWasmKernels({ variant: "relaxed", threads: 1, native: true }),
+      native: createWasmKernels({ variant: "relaxed", threads: 1, native: available }),
     },
     {
       label: "2 threads, every call split",
       wasm: createWasmKernels({ variant: "relaxed", ...split, native: false }),
-      native: createWasmKernels({ variant: "relaxed", ...split, native: true }),
+      native: createWasmKernels({ variant: "relaxed", ...split, native: available }),
     },
     {
       label: "helper thread only",
       wasm: createWasmKernels({ variant: "relaxed", threads: 1, ceBlockRows: 8, native: false }),
-      native: createWasmKernels({ variant: "relaxed", ...split, helperFirst: true, native: true }),
+      native: createWasmKernels({ variant: "relaxed", ...split, helperFirst: true, native: available }),
     },
   ];
   afterAll(() => {
@@ -63,6 +65,16 @@ describe.runIf(available)("native kernels = wasm relaxed kernels, bit for bit", 
       p.wasm.dispose();
       p.native.dispose();
     }
+  });
+
+  it("is chosen by LLAMAREC_KERNELS: default and native use it, wasm does not", () => {
+    const byDefault = kernelsFromEnv({ LLAMAREC_THREADS: "1" }) as WasmKernels;
+    const forced = kernelsFromEnv({ LLAMAREC_THREADS: "1", LLAMAREC_KERNELS: "native" }) as WasmKernels;
+    const wasmOnly = kernelsFromEnv({ LLAMAREC_THREADS: "1", LLAMAREC_KERNELS: "wasm" }) as WasmKernels;
+    expect([byDefault.name, forced.name, wasmOnly.name]).toEqual(["wasm+native", "wasm+native", "wasm"]);
+    // The baseline-SIMD build rounds products before adding: never combined with the native kernels.
+    expect(createWasmKernels({ threads: 1, variant: "simd" }).native).toBe(false);
+    expect(() => createWasmKernels({ threads: 1, variant: "simd", native: true })).toThrow(/relaxed/);
   });
 
   it("names the backend and keeps the memory's base address across growth", () => {
