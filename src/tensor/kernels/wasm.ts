@@ -306,7 +306,9 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   // B re-packed per chunk); splitting only calls ≥ 300 MFLOP / 16M elements made 2 threads beat 1 for the step
   // (ml 191 → 169–186 ms, amazon 180 → 125 ms) but left the ml validation pass on one thread (its layer GEMMs
   // are ~240 MFLOP, its GELU and recurrence calls ~1.9M elements: 2 threads ×0.91 of 1 in the idle run).
-  // The training step's layer GEMMs (≤ ~75 MFLOP at ml) stay below these thresholds.
+  // The training step's layer GEMMs (≤ ~75 MFLOP at ml) stay below these thresholds outside a hold window; a
+  // training step or a validation pass runs in one (Kernels.hold), where the helper polls for calls and the
+  // held sizes apply (docs/benchmarks.md, "Two threads").
   const baseMinFlops = options.parallelMinFlops ?? 150_000_000;
   const baseMinElements = options.parallelMinElements ?? 1_048_576;
   // Inside a hold window the helper is awake when a call arrives, so smaller calls pay.

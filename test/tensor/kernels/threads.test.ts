@@ -174,13 +174,27 @@ describe("split calls in a hold window equal the 1-thread results bit for bit", 
     };
     const want = train(one);
     expect(want.losses.every(Number.isFinite)).toBe(true);
-    for (const make of [held, helperFirst]) {
-      const k = make();
-      try {
-        expect(train(k)).toEqual(want);
-        if (make === helperFirst) expect(k.helperCalls()).toBeGreaterThan(20);
-      } finally {
-        k.dispose();
+    // The default backend (native kernels where the addon is built) and pure wasm, which give the same bits.
+    for (const native of [undefined, false]) {
+      const makes = [
+        () => createWasmKernels({ threads: 2, heldMinFlops: 1, heldMinElements: 1, native }),
+        () =>
+          createWasmKernels({
+            threads: 2,
+            parallelMinFlops: 1,
+            parallelMinElements: 1,
+            helperFirst: true,
+            native,
+          }),
+      ];
+      for (const [i, make] of makes.entries()) {
+        const k = make();
+        try {
+          expect(train(k)).toEqual(want);
+          if (i === 1) expect(k.helperCalls()).toBeGreaterThan(20);
+        } finally {
+          k.dispose();
+        }
       }
     }
   });
