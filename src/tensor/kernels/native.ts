@@ -25,6 +25,7 @@ export const NATIVE_EXPORTS = [
   "recurrenceForward",
   "recurrenceBackward",
   "recurrenceLambdaGrad",
+  "adamw",
 ] as const;
 export type NativeExport = (typeof NATIVE_EXPORTS)[number];
 export type NativeFunctions = Record<NativeExport, (...args: number[]) => void>;

@@ -12,7 +12,7 @@ import { randomArray, rng } from "./compare.js";
 // The native kernels (src/tensor/kernels/native/*.cc) against the wasm relaxed build, bit for bit: every GEMM
 // orientation, edge tiles in M, N and K, depth beyond one block, beta 0 over NaN, beta 1 and other, alpha ≠ 1,
 // the bias path, tiny shapes; the fused cross-entropy's loss, count, dH, dW and dBias; GELU; dropout; the LRU
-// recurrence. On 1 thread, on 2 threads
+// recurrence; AdamW. On 1 thread, on 2 threads
 // with every call split, and with the helper thread doing all of every call (its own native binding).
 // In CI (process.env.CI) the addon must be built: a missing addon fails instead of skipping.
 
@@ -260,6 +260,35 @@ describe.runIf(available)("native kernels = wasm relaxed kernels, bit for bit", 
         bitsEqual(n.g, w.g, `recurrenceBackward C ${C}`);
         expect(Array.from(n.gLam), `λ gradient C ${C}`).toEqual(Array.from(w.gLam));
       }
+    });
+
+    it("AdamW: every parameter in one call, odd lengths", () => {
+      let seed = 1500;
+      const sizes = [1, 3, 4, 5, 8, 64, 1001];
+      const make = () =>
+        sizes.map((n, i) => ({
+          p: randomArray(n, seed + 10 * i),
+          grad: randomArray(n, seed + 10 * i + 1, -1e-3, 1e-3),
+          m: randomArray(n, seed + 10 * i + 2, -0.1, 0.1),
+          v: randomArray(n, seed + 10 * i + 3, 0, 1e-6),
+          decayFactor: i % 2 === 0 ? 1 : 1 - 1e-3 * 0.01,
+          stepSize: 1e-3 / (1 - 0.9 ** (i + 1)),
+          bc2Sqrt: Math.sqrt(1 - 0.999 ** (i + 1)),
+        }));
+      // eps comparable to sqrt(v)/bc2, so that each term shows in the float32 results.
+      const hyper = { oneMinusBeta1: 1 - 0.9, beta2: 0.999, oneMinusBeta2: 1 - 0.999, eps: 1e-3 };
+      const w = make();
+      const n = make();
+      seed += 100;
+      for (let step = 0; step < 3; step++) {
+        wasm.adamw(w, hyper);
+        native.adamw(n, hyper);
+      }
+      n.forEach((q, i) => {
+        bitsEqual(q.p, w[i]!.p, `adamw p[${i}]`);
+        bitsEqual(q.m, w[i]!.m, `adamw m[${i}]`);
+        bitsEqual(q.v, w[i]!.v, `adamw v[${i}]`);
+      });
     });
 
     it("linearCrossEntropy: loss, count, dH, dW, dBias", () => {

@@ -3,7 +3,7 @@
 //
 // exports.supported: true when this CPU has AVX2 and FMA.
 // exports.bind(view): `view` is a typed array over a shared WebAssembly.Memory's buffer; returns an object with
-//   gemm, gemmShared, packB, linearCrossEntropy, geluForward, geluBackward, dropout and the recurrence kernels taking the same arguments as the wasm exports of those
+//   gemm, gemmShared, packB, linearCrossEntropy, geluForward, geluBackward, dropout, the recurrence kernels and adamw taking the same arguments as the wasm exports of those
 //   names, addresses being byte offsets into that memory. A shared memory is reserved at its maximum size, so
 //   its base address never moves (memory.grow keeps it; every thread sees the same one).
 // exports.address(view): the address of a typed array's first byte (for tests).
@@ -141,6 +141,15 @@ napi_value RecurrenceLambdaGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+napi_value Adamw(napi_env env, napi_callback_info info) {
+  double a[6];
+  uint8_t* base;
+  if (!readArgs(env, info, 6, a, &base)) return nullptr;
+  // f64 parameters of the wasm export: passed through unrounded.
+  llamarec::adamw(base, u32(a[0]), i32(a[1]), a[2], a[3], a[4], a[5]);
+  return nullptr;
+}
+
 // The first byte of the memory a typed array lives in (its data pointer minus its byte offset).
 bool viewBase(napi_env env, napi_value view, uint8_t** base) {
   bool isTyped = false;
@@ -185,7 +194,8 @@ napi_value Bind(napi_env env, napi_callback_info info) {
                            {"dropout", Dropout},
                            {"recurrenceForward", RecurrenceForward},
                            {"recurrenceBackward", RecurrenceBackward},
-                           {"recurrenceLambdaGrad", RecurrenceLambdaGrad}};
+                           {"recurrenceLambdaGrad", RecurrenceLambdaGrad},
+                           {"adamw", Adamw}};
   napi_value obj;
   if (napi_create_object(env, &obj) != napi_ok) return nullptr;
   for (const Entry& e : entries) {

@@ -589,6 +589,49 @@ void recurrenceLambdaGrad(uint8_t* base, uint32_t g, uint32_t h, uint32_t mask, 
   }
 }
 
+// The wasm adamw: one AdamW step per table entry (8 float64: p, grad, m, v addresses, count, decay factor, step
+// size, sqrt(1 − β2^t)); float64 arithmetic on float32 storage in the order of src/tensor/optim/adamw.ts, four
+// elements per f64x4 (each its own lane), the rest one by one with the same operations.
+void adamw(uint8_t* base, uint32_t table, int count, double oneMinusBeta1, double beta2, double oneMinusBeta2,
+           double eps) {
+  const double* t = reinterpret_cast<const double*>(base + table);
+  const __m256d b1 = _mm256_set1_pd(oneMinusBeta1);
+  const __m256d b2 = _mm256_set1_pd(beta2);
+  const __m256d nb2 = _mm256_set1_pd(oneMinusBeta2);
+  const __m256d ve = _mm256_set1_pd(eps);
+  for (int i = 0; i < count; i++) {
+    const double* e = t + 8 * static_cast<ptrdiff_t>(i);
+    float* p = F(base, static_cast<uint32_t>(e[0]));
+    const float* g = F(base, static_cast<uint32_t>(e[1]));
+    float* m = F(base, static_cast<uint32_t>(e[2]));
+    float* v = F(base, static_cast<uint32_t>(e[3]));
+    const int n = static_cast<int>(e[4]);
+    const double decay = e[5], stepSize = e[6], bc2 = e[7];
+    const __m256d vd = _mm256_set1_pd(decay);
+    const __m256d vs = _mm256_set1_pd(stepSize);
+    const __m256d vc = _mm256_set1_pd(bc2);
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const __m256d gj = ld4(g + j), mj = ld4(m + j), vj = ld4(v + j), pj = ld4(p + j);
+      const __m256d mi = _mm256_add_pd(mj, _mm256_mul_pd(b1, _mm256_sub_pd(gj, mj)));
+      const __m256d vi = _mm256_add_pd(_mm256_mul_pd(b2, vj), _mm256_mul_pd(_mm256_mul_pd(nb2, gj), gj));
+      const __m256d den = _mm256_add_pd(_mm256_div_pd(_mm256_sqrt_pd(vi), vc), ve);
+      const __m256d pn = _mm256_sub_pd(_mm256_mul_pd(pj, vd), _mm256_div_pd(_mm256_mul_pd(vs, mi), den));
+      st4(m + j, mi);
+      st4(v + j, vi);
+      st4(p + j, pn);
+    }
+    for (; j < n; j++) {
+      const double gj = g[j], mj = m[j], vj = v[j];
+      const double mi = mj + oneMinusBeta1 * (gj - mj);
+      const double vi = beta2 * vj + oneMinusBeta2 * gj * gj;
+      m[j] = static_cast<float>(mi);
+      v[j] = static_cast<float>(vi);
+      p[j] = static_cast<float>(static_cast<double>(p[j]) * decay - (stepSize * mi) / (sqrt(vi) / bc2 + eps));
+    }
+  }
+}
+
 void geluForward(uint8_t* base, uint32_t x, uint32_t y, int n, int chunk, uint32_t counter) {
   int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
   for (;;) {

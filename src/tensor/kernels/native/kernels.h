@@ -35,4 +35,7 @@ void recurrenceBackward(uint8_t* base, uint32_t g, uint32_t lam, uint32_t mask, 
 void recurrenceLambdaGrad(uint8_t* base, uint32_t g, uint32_t h, uint32_t mask, uint32_t rowStart,
                           uint32_t length, uint32_t run, int numSeq, int C, uint32_t gLam);
 
+void adamw(uint8_t* base, uint32_t table, int count, double oneMinusBeta1, double beta2, double oneMinusBeta2,
+           double eps);
+
 }  // namespace llamarec
