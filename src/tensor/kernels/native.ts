@@ -26,6 +26,8 @@ export const NATIVE_EXPORTS = [
   "recurrenceBackward",
   "recurrenceLambdaGrad",
   "adamw",
+  "layerNormForward",
+  "layerNormBackward",
 ] as const;
 export type NativeExport = (typeof NATIVE_EXPORTS)[number];
 export type NativeFunctions = Record<NativeExport, (...args: number[]) => void>;

@@ -12,7 +12,7 @@ import { randomArray, rng } from "./compare.js";
 // The native kernels (src/tensor/kernels/native/*.cc) against the wasm relaxed build, bit for bit: every GEMM
 // orientation, edge tiles in M, N and K, depth beyond one block, beta 0 over NaN, beta 1 and other, alpha ≠ 1,
 // the bias path, tiny shapes; the fused cross-entropy's loss, count, dH, dW and dBias; GELU; dropout; the LRU
-// recurrence; AdamW. On 1 thread, on 2 threads
+// recurrence; AdamW; layer norm. On 1 thread, on 2 threads
 // with every call split, and with the helper thread doing all of every call (its own native binding).
 // In CI (process.env.CI) the addon must be built: a missing addon fails instead of skipping.
 
@@ -289,6 +289,43 @@ describe.runIf(available)("native kernels = wasm relaxed kernels, bit for bit", 
         bitsEqual(q.m, w[i]!.m, `adamw m[${i}]`);
         bitsEqual(q.v, w[i]!.v, `adamw v[${i}]`);
       });
+    });
+
+    it("layer norm forward and backward", () => {
+      let seed = 1700;
+      for (const [rows, cols] of [
+        [1, 1],
+        [3, 3],
+        [5, 4],
+        [7, 8],
+        [9, 12],
+        [33, 64],
+        [17, 70],
+        [300, 64],
+      ] as [number, number][]) {
+        const x = randomArray(rows * cols, seed++, -3, 3);
+        const gamma = randomArray(cols, seed++, 0.5, 1.5);
+        const beta = randomArray(cols, seed++);
+        const dy = randomArray(rows * cols, seed++);
+        const dGamma0 = randomArray(cols, seed++);
+        const dBeta0 = randomArray(cols, seed++);
+        const go = (k: WasmKernels) => {
+          const y = new Float32Array(rows * cols);
+          const mean = new Float32Array(rows);
+          const rstd = new Float32Array(rows);
+          k.layerNormForward(x, gamma, beta, rows, cols, 1e-5, y, mean, rstd);
+          const dx = new Float32Array(rows * cols);
+          const dGamma = dGamma0.slice();
+          const dBeta = dBeta0.slice();
+          k.layerNormBackward(dy, x, gamma, mean, rstd, rows, cols, dx, dGamma, dBeta);
+          return { y, mean, rstd, dx, dGamma, dBeta };
+        };
+        const w = go(wasm);
+        const n = go(native);
+        for (const key of ["y", "mean", "rstd", "dx", "dGamma", "dBeta"] as const) {
+          bitsEqual(n[key], w[key], `layerNorm ${rows}×${cols} ${key}`);
+        }
+      }
     });
 
     it("linearCrossEntropy: loss, count, dH, dW, dBias", () => {

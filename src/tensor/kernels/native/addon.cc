@@ -3,7 +3,7 @@
 //
 // exports.supported: true when this CPU has AVX2 and FMA.
 // exports.bind(view): `view` is a typed array over a shared WebAssembly.Memory's buffer; returns an object with
-//   gemm, gemmShared, packB, linearCrossEntropy, geluForward, geluBackward, dropout, the recurrence kernels and adamw taking the same arguments as the wasm exports of those
+//   gemm, gemmShared, packB, linearCrossEntropy, geluForward, geluBackward, dropout, the recurrence kernels, adamw and layer norm taking the same arguments as the wasm exports of those
 //   names, addresses being byte offsets into that memory. A shared memory is reserved at its maximum size, so
 //   its base address never moves (memory.grow keeps it; every thread sees the same one).
 // exports.address(view): the address of a typed array's first byte (for tests).
@@ -150,6 +150,24 @@ napi_value Adamw(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+napi_value LayerNormForward(napi_env env, napi_callback_info info) {
+  double a[11];
+  uint8_t* base;
+  if (!readArgs(env, info, 11, a, &base)) return nullptr;
+  llamarec::layerNormForward(base, u32(a[0]), u32(a[1]), u32(a[2]), i32(a[3]), f32(a[4]), u32(a[5]), u32(a[6]),
+                             u32(a[7]), i32(a[8]), i32(a[9]), u32(a[10]));
+  return nullptr;
+}
+
+napi_value LayerNormBackward(napi_env env, napi_callback_info info) {
+  double a[14];
+  uint8_t* base;
+  if (!readArgs(env, info, 14, a, &base)) return nullptr;
+  llamarec::layerNormBackward(base, u32(a[0]), u32(a[1]), u32(a[2]), u32(a[3]), u32(a[4]), i32(a[5]), u32(a[6]),
+                              u32(a[7]), u32(a[8]), i32(a[9]), i32(a[10]), u32(a[11]), u32(a[12]), u32(a[13]));
+  return nullptr;
+}
+
 // The first byte of the memory a typed array lives in (its data pointer minus its byte offset).
 bool viewBase(napi_env env, napi_value view, uint8_t** base) {
   bool isTyped = false;
@@ -195,7 +213,9 @@ napi_value Bind(napi_env env, napi_callback_info info) {
                            {"recurrenceForward", RecurrenceForward},
                            {"recurrenceBackward", RecurrenceBackward},
                            {"recurrenceLambdaGrad", RecurrenceLambdaGrad},
-                           {"adamw", Adamw}};
+                           {"adamw", Adamw},
+                           {"layerNormForward", LayerNormForward},
+                           {"layerNormBackward", LayerNormBackward}};
   napi_value obj;
   if (napi_create_object(env, &obj) != napi_ok) return nullptr;
   for (const Entry& e : entries) {

@@ -632,6 +632,153 @@ void adamw(uint8_t* base, uint32_t table, int count, double oneMinusBeta1, doubl
   }
 }
 
+// ---------------------------------------------------------------- layer norm (the wasm kernels)
+// Per-row sums in four float32 lanes in the wasm order (element c in lane c mod 4; 8 loaded at a time, the low
+// then the high half added), then ((l0 + l1) + l2) + l3 and the scalar tail; element-wise parts 8 wide.
+
+namespace {
+
+// acc (4 lanes) += row[0:c4) in the wasm order.
+inline __m128 laneSum(const float* row, int c4) {
+  __m128 acc = _mm_setzero_ps();
+  int c = 0;
+  for (; c + 8 <= c4; c += 8) {
+    const __m256 v = _mm256_loadu_ps(row + c);
+    acc = _mm_add_ps(acc, _mm256_castps256_ps128(v));
+    acc = _mm_add_ps(acc, _mm256_extractf128_ps(v, 1));
+  }
+  if (c < c4) acc = _mm_add_ps(acc, _mm_loadu_ps(row + c));
+  return acc;
+}
+
+void layerNormForwardRange(const float* x, const float* gamma, const float* beta, int cols, float eps, float* y,
+                           float* mean, float* rstd, int r0, int r1) {
+  const int c4 = cols & ~3;
+  for (int r = r0; r < r1; r++) {
+    const float* row = x + static_cast<ptrdiff_t>(r) * cols;
+    float* out = y + static_cast<ptrdiff_t>(r) * cols;
+    float s = sum4(laneSum(row, c4));
+    for (int c = c4; c < cols; c++) s += row[c];
+    const float mu = s / static_cast<float>(cols);
+    const __m256 vmu = _mm256_set1_ps(mu);
+    __m128 acc = _mm_setzero_ps();
+    int c = 0;
+    for (; c + 8 <= c4; c += 8) {
+      const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(row + c), vmu);
+      const __m256 dd = _mm256_mul_ps(d, d);
+      acc = _mm_add_ps(acc, _mm256_castps256_ps128(dd));
+      acc = _mm_add_ps(acc, _mm256_extractf128_ps(dd, 1));
+    }
+    if (c < c4) {
+      const __m128 d = _mm_sub_ps(_mm_loadu_ps(row + c), _mm256_castps256_ps128(vmu));
+      acc = _mm_add_ps(acc, _mm_mul_ps(d, d));
+    }
+    float ss = sum4(acc);
+    for (c = c4; c < cols; c++) {
+      const float d = row[c] - mu;
+      ss += d * d;
+    }
+    const float rs = static_cast<float>(1.0 / sqrt(static_cast<double>(ss / static_cast<float>(cols)) +
+                                                   static_cast<double>(eps)));
+    mean[r] = mu;
+    rstd[r] = rs;
+    const __m256 vrs = _mm256_set1_ps(rs);
+    for (c = 0; c + 8 <= c4; c += 8) {
+      const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(row + c), vmu), vrs);
+      _mm256_storeu_ps(out + c, _mm256_add_ps(_mm256_mul_ps(xh, _mm256_loadu_ps(gamma + c)), _mm256_loadu_ps(beta + c)));
+    }
+    for (; c < cols; c++) out[c] = (row[c] - mu) * rs * gamma[c] + beta[c];
+  }
+}
+
+void layerNormBackwardRange(const float* dy, const float* x, const float* gamma, const float* mean,
+                            const float* rstd, int cols, float* dx, float* dGamma, float* dBeta, int r0, int r1) {
+  const int c4 = cols & ~3;
+  const float invCols = 1.0f / static_cast<float>(cols);
+  for (int r = r0; r < r1; r++) {
+    const ptrdiff_t o = static_cast<ptrdiff_t>(r) * cols;
+    const float mu = mean[r];
+    const float rs = rstd[r];
+    const __m256 vmu = _mm256_set1_ps(mu);
+    const __m256 vrs = _mm256_set1_ps(rs);
+    __m128 accG = _mm_setzero_ps();
+    __m128 accGX = _mm_setzero_ps();
+    int c = 0;
+    for (; c + 4 <= c4; c += (c + 8 <= c4 ? 8 : 4)) {
+      const bool four = c + 8 > c4;
+      const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(load8or4(x + o + c, four), vmu), vrs);
+      const __m256 d = load8or4(dy + o + c, four);
+      const __m256 g = _mm256_mul_ps(d, load8or4(gamma + c, four));
+      const __m256 gx = _mm256_mul_ps(g, xh);
+      accG = _mm_add_ps(accG, _mm256_castps256_ps128(g));
+      accGX = _mm_add_ps(accGX, _mm256_castps256_ps128(gx));
+      if (!four) {
+        accG = _mm_add_ps(accG, _mm256_extractf128_ps(g, 1));
+        accGX = _mm_add_ps(accGX, _mm256_extractf128_ps(gx, 1));
+      }
+      store8or4(dGamma + c, _mm256_add_ps(load8or4(dGamma + c, four), _mm256_mul_ps(d, xh)), four);
+      store8or4(dBeta + c, _mm256_add_ps(load8or4(dBeta + c, four), d), four);
+    }
+    float sumG = sum4(accG);
+    float sumGX = sum4(accGX);
+    for (c = c4; c < cols; c++) {
+      const float xh = (x[o + c] - mu) * rs;
+      const float d = dy[o + c];
+      const float g = d * gamma[c];
+      sumG += g;
+      sumGX += g * xh;
+      dGamma[c] = dGamma[c] + d * xh;
+      dBeta[c] = dBeta[c] + d;
+    }
+    const float k = rs * invCols;
+    const __m256 vk = _mm256_set1_ps(k);
+    const __m256 vn = _mm256_set1_ps(static_cast<float>(cols));
+    const __m256 vsg = _mm256_set1_ps(sumG);
+    const __m256 vsgx = _mm256_set1_ps(sumGX);
+    for (c = 0; c + 4 <= c4; c += 8) {
+      const bool four = c + 8 > c4;
+      const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(load8or4(x + o + c, four), vmu), vrs);
+      const __m256 g = _mm256_mul_ps(load8or4(dy + o + c, four), load8or4(gamma + c, four));
+      const __m256 t = _mm256_sub_ps(_mm256_sub_ps(_mm256_mul_ps(vn, g), vsg), _mm256_mul_ps(xh, vsgx));
+      store8or4(dx + o + c, _mm256_mul_ps(vk, t), four);
+    }
+    for (c = c4; c < cols; c++) {
+      const float xh = (x[o + c] - mu) * rs;
+      const float g = dy[o + c] * gamma[c];
+      dx[o + c] = k * (static_cast<float>(cols) * g - sumG - xh * sumGX);
+    }
+  }
+}
+
+}  // namespace
+
+void layerNormForward(uint8_t* base, uint32_t x, uint32_t gamma, uint32_t beta, int cols, float eps, uint32_t y,
+                      uint32_t mean, uint32_t rstd, int rows, int chunk, uint32_t counter) {
+  int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
+  for (;;) {
+    const int start = __atomic_fetch_add(ctr, chunk, __ATOMIC_SEQ_CST);
+    if (start >= rows) break;
+    layerNormForwardRange(F(base, x), F(base, gamma), F(base, beta), cols, eps, F(base, y), F(base, mean),
+                          F(base, rstd), start, imin(rows, start + chunk));
+  }
+}
+
+void layerNormBackward(uint8_t* base, uint32_t dy, uint32_t x, uint32_t gamma, uint32_t mean, uint32_t rstd,
+                       int cols, uint32_t dx, uint32_t dGamma, uint32_t dBeta, int rows, int chunk, uint32_t counter,
+                       uint32_t dGammaParts, uint32_t dBetaParts) {
+  int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
+  const ptrdiff_t stride = (cols + 3) & ~3;
+  for (;;) {
+    const int part = __atomic_fetch_add(ctr, 1, __ATOMIC_SEQ_CST);
+    const int start = part * chunk;
+    if (start >= rows) break;
+    float* g = part == 0 ? F(base, dGamma) : F(base, dGammaParts) + (part - 1) * stride;
+    float* b = part == 0 ? F(base, dBeta) : F(base, dBetaParts) + (part - 1) * stride;
+    layerNormBackwardRange(F(base, dy), F(base, x), F(base, gamma), F(base, mean), F(base, rstd), cols, F(base, dx),
+                           g, b, start, imin(rows, start + chunk));
+  }
+}
+
 void geluForward(uint8_t* base, uint32_t x, uint32_t y, int n, int chunk, uint32_t counter) {
   int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
   for (;;) {

@@ -38,4 +38,11 @@ void recurrenceLambdaGrad(uint8_t* base, uint32_t g, uint32_t h, uint32_t mask, 
 void adamw(uint8_t* base, uint32_t table, int count, double oneMinusBeta1, double beta2, double oneMinusBeta2,
            double eps);
 
+void layerNormForward(uint8_t* base, uint32_t x, uint32_t gamma, uint32_t beta, int cols, float eps, uint32_t y,
+                      uint32_t mean, uint32_t rstd, int rows, int chunk, uint32_t counter);
+
+void layerNormBackward(uint8_t* base, uint32_t dy, uint32_t x, uint32_t gamma, uint32_t mean, uint32_t rstd,
+                       int cols, uint32_t dx, uint32_t dGamma, uint32_t dBeta, int rows, int chunk, uint32_t counter,
+                       uint32_t dGammaParts, uint32_t dBetaParts);
+
 }  // namespace llamarec
