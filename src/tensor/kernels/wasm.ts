@@ -779,14 +779,16 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
       arena.reset();
       let total = 0;
       for (const q of params) total += q.p.length;
-      // Every element is updated on its own, so the parameters can be cut anywhere into two halves of about
-      // the same size, one per thread (at an even offset: whole f64x2 pairs), with the same bits.
+      // Every element is updated on its own, so the parameters can be cut into two halves of about the same
+      // size, one per thread, with the same bits. A cut inside a parameter falls on a multiple of 8 elements
+      // from its start: every element then takes the same vector or tail path of the kernel (wasm f64x2,
+      // native 4 lanes) as in one piece, at the same alignment.
       const split = threads === 2 && total >= minElements();
-      const half = split ? Math.ceil(total / 4) * 2 : total;
+      const half = split ? Math.ceil(total / 2) : total;
       const pTable = arena.alloc((params.length + 1) * 64);
       const table = arena.f64(pTable, (params.length + 1) * 8);
       let rows = 0;
-      let firstRows = params.length;
+      let firstRows = -1; // table rows of the first half (−1: the cut is not placed yet)
       let at = 0;
       const ptrs = params.map((q) => {
         const n = q.p.length;
@@ -805,19 +807,20 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
           );
           rows++;
         };
-        if (at < half && at + n > half) {
-          entry(0, half - at); // the cut falls inside this parameter
+        const cut = firstRows < 0 && at + n > half ? Math.floor(Math.max(0, half - at) / 8) * 8 : -1;
+        if (cut === 0) firstRows = rows; // the second half starts with this parameter
+        if (cut > 0) {
+          entry(0, cut); // the cut falls inside this parameter
           firstRows = rows;
-          entry(half - at, n);
+          entry(cut, n);
         } else {
-          if (at === half) firstRows = Math.min(firstRows, rows);
           entry(0, n);
         }
         at += n;
         return [pp, pm, pv] as const;
       });
       const h = [hyper.oneMinusBeta1, hyper.beta2, hyper.oneMinusBeta2, hyper.eps];
-      if (firstRows < rows) {
+      if (split && firstRows > 0 && firstRows < rows) {
         run("adamw", [pTable, firstRows, ...h], [pTable + firstRows * 64, rows - firstRows, ...h], true);
       } else {
         ex.adamw!(pTable, rows, ...h);
