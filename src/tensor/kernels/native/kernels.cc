@@ -32,6 +32,18 @@ constexpr int CE_KV = 256;  // depth chunk of the cross-entropy's dH product
 inline float* F(uint8_t* base, uint32_t p) { return reinterpret_cast<float*>(base + p); }
 inline int imin(int a, int b) { return a < b ? a : b; }
 
+// Runs body(start, end) on the pieces [start, start + chunk) of [0, n) taken from the shared i32 counter at
+// base + counter until none are left: the wasm exports' way of letting one or two threads share a call.
+template <class Body>
+inline void forChunks(uint8_t* base, uint32_t counter, int n, int chunk, Body body) {
+  int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
+  for (;;) {
+    const int start = __atomic_fetch_add(ctr, chunk, __ATOMIC_SEQ_CST);
+    if (start >= n) break;
+    body(start, imin(n, start + chunk));
+  }
+}
+
 // ---------------------------------------------------------------- register tiles
 
 // acc[r][p] (8 columns of panel p, row r) += Σ_k A(r, k) · B(k, p·8 + c), k ascending, one FMA per k.
@@ -517,11 +529,7 @@ void recurrenceForward(uint8_t* base, uint32_t h, uint32_t lam, uint32_t mask, u
   const Seqs q = seqs(base, lam, mask, rowStart, length, run);
   float* hp = F(base, h);
   const ptrdiff_t width = 2 * static_cast<ptrdiff_t>(C);
-  int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
-  for (;;) {
-    const int s0 = __atomic_fetch_add(ctr, chunk, __ATOMIC_SEQ_CST);
-    if (s0 >= numSeq) break;
-    const int s1 = imin(numSeq, s0 + chunk);
+  forChunks(base, counter, numSeq, chunk, [&](int s0, int s1) {
     for (int s = s0; s < s1; s++) {
       if (q.run[s] == 0) continue;
       const int r0 = q.rowStart[s];
@@ -531,7 +539,7 @@ void recurrenceForward(uint8_t* base, uint32_t h, uint32_t lam, uint32_t mask, u
         recurrenceRow(hp + r * width, hp + (r - 1) * width, q.lam, C);
       }
     }
-  }
+  });
 }
 
 void recurrenceBackward(uint8_t* base, uint32_t g, uint32_t lam, uint32_t mask, uint32_t rowStart,
@@ -539,11 +547,7 @@ void recurrenceBackward(uint8_t* base, uint32_t g, uint32_t lam, uint32_t mask, 
   const Seqs q = seqs(base, lam, mask, rowStart, length, run);
   float* gp = F(base, g);
   const ptrdiff_t width = 2 * static_cast<ptrdiff_t>(C);
-  int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
-  for (;;) {
-    const int s0 = __atomic_fetch_add(ctr, chunk, __ATOMIC_SEQ_CST);
-    if (s0 >= numSeq) break;
-    const int s1 = imin(numSeq, s0 + chunk);
+  forChunks(base, counter, numSeq, chunk, [&](int s0, int s1) {
     for (int s = s0; s < s1; s++) {
       if (q.run[s] == 0) continue;
       const int r0 = q.rowStart[s];
@@ -553,7 +557,7 @@ void recurrenceBackward(uint8_t* base, uint32_t g, uint32_t lam, uint32_t mask, 
         recurrenceRowBack(gp + (r - 1) * width, gp + r * width, q.lam, C);
       }
     }
-  }
+  });
 }
 
 void recurrenceLambdaGrad(uint8_t* base, uint32_t g, uint32_t h, uint32_t mask, uint32_t rowStart,
@@ -754,13 +758,10 @@ void layerNormBackwardRange(const float* dy, const float* x, const float* gamma,
 
 void layerNormForward(uint8_t* base, uint32_t x, uint32_t gamma, uint32_t beta, int cols, float eps, uint32_t y,
                       uint32_t mean, uint32_t rstd, int rows, int chunk, uint32_t counter) {
-  int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
-  for (;;) {
-    const int start = __atomic_fetch_add(ctr, chunk, __ATOMIC_SEQ_CST);
-    if (start >= rows) break;
+  forChunks(base, counter, rows, chunk, [&](int start, int end) {
     layerNormForwardRange(F(base, x), F(base, gamma), F(base, beta), cols, eps, F(base, y), F(base, mean),
-                          F(base, rstd), start, imin(rows, start + chunk));
-  }
+                          F(base, rstd), start, end);
+  });
 }
 
 void layerNormBackward(uint8_t* base, uint32_t dy, uint32_t x, uint32_t gamma, uint32_t mean, uint32_t rstd,
@@ -780,21 +781,12 @@ void layerNormBackward(uint8_t* base, uint32_t dy, uint32_t x, uint32_t gamma, u
 }
 
 void geluForward(uint8_t* base, uint32_t x, uint32_t y, int n, int chunk, uint32_t counter) {
-  int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
-  for (;;) {
-    const int start = __atomic_fetch_add(ctr, chunk, __ATOMIC_SEQ_CST);
-    if (start >= n) break;
-    geluForwardRange(F(base, x), F(base, y), start, imin(n, start + chunk));
-  }
+  forChunks(base, counter, n, chunk, [&](int start, int end) { geluForwardRange(F(base, x), F(base, y), start, end); });
 }
 
 void geluBackward(uint8_t* base, uint32_t dy, uint32_t x, uint32_t dx, int n, int chunk, uint32_t counter) {
-  int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
-  for (;;) {
-    const int start = __atomic_fetch_add(ctr, chunk, __ATOMIC_SEQ_CST);
-    if (start >= n) break;
-    geluBackwardRange(F(base, dy), F(base, x), F(base, dx), start, imin(n, start + chunk));
-  }
+  forChunks(base, counter, n, chunk,
+            [&](int start, int end) { geluBackwardRange(F(base, dy), F(base, x), F(base, dx), start, end); });
 }
 
 void packB(uint8_t* base, int transB, uint32_t B, int N, int K, int j0, int nc, int p0, int kc, uint32_t dst) {
@@ -860,17 +852,12 @@ void gemm(uint8_t* base, int transA, int transB, int M, int N, int K, float alph
 
 void gemmShared(uint8_t* base, int transA, int transB, int M, int N, int K, float alpha, uint32_t A, uint32_t B,
                 float beta, uint32_t C, int splitM, int chunk, uint32_t counter, uint32_t work, uint32_t bias) {
-  int32_t* ctr = reinterpret_cast<int32_t*>(base + counter);
-  const int total = splitM ? M : N;
-  for (;;) {
-    const int start = __atomic_fetch_add(ctr, chunk, __ATOMIC_SEQ_CST);
-    if (start >= total) break;
-    const int end = imin(total, start + chunk);
+  forChunks(base, counter, splitM ? M : N, chunk, [&](int start, int end) {
     if (splitM)
       gemm(base, transA, transB, M, N, K, alpha, A, B, beta, C, start, end, 0, N, work, bias);
     else
       gemm(base, transA, transB, M, N, K, alpha, A, B, beta, C, 0, M, start, end, work, bias);
-  }
+  });
 }
 
 // The wasm linearCrossEntropy (same arguments, parts, work size and results); see assembly/kernels.ts for the
