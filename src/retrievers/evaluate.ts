@@ -80,40 +80,37 @@ export function evaluateSplit(
   const results: UserResult[] = [];
   model.setTraining(false);
   const progress = opts.events ? startProgress(opts.events, `evaluating ${split}`, users.length) : null;
-  // One hold window for the pass: its kernel calls find the helper thread awake (src/tensor/kernels/hold.ts).
-  whileHeld(() => {
-    for (let from = 0; from < users.length; from += chunk) {
-      const batchUsers = users.slice(from, from + chunk);
-      batchUsers.forEach((u, r) => {
-        encodeEvaluationRow(evaluationHistory(dataset, split, u), maxLen, tokens, r);
-      });
-      const scores = model.scoreNext(
-        tokens.subarray(0, batchUsers.length * maxLen),
-        batchUsers.length,
-        maxLen,
+  for (let from = 0; from < users.length; from += chunk) {
+    const batchUsers = users.slice(from, from + chunk);
+    batchUsers.forEach((u, r) => {
+      encodeEvaluationRow(evaluationHistory(dataset, split, u), maxLen, tokens, r);
+    });
+    // One hold window per model call: its kernel calls find the helper thread awake (src/tensor/kernels/hold.ts);
+    // the helper sleeps again during the ranking below (plain JavaScript, up to half of a pass).
+    const scores = whileHeld(() =>
+      model.scoreNext(tokens.subarray(0, batchUsers.length * maxLen), batchUsers.length, maxLen),
+    );
+    if (scores.length !== batchUsers.length * width) {
+      throw new Error(
+        `${model.modelName}.scoreNext returned ${scores.length} scores, expected ${batchUsers.length * width}`,
       );
-      if (scores.length !== batchUsers.length * width) {
-        throw new Error(
-          `${model.modelName}.scoreNext returned ${scores.length} scores, expected ${batchUsers.length * width}`,
-        );
-      }
-      batchUsers.forEach((user, r) => {
-        const row = scores.subarray(r * width, (r + 1) * width);
-        const label = evaluationLabel(dataset, split, user);
-        const excluded = excludedItems(dataset, user, split, opts.exclude, maxLen);
-        const result: UserResult = userRank(row, user, label, excluded, opts.tie);
-        if (opts.candidateCount > 0) {
-          const skip = new Set(excluded);
-          skip.delete(label);
-          const top = topItems(row, opts.candidateCount, skip);
-          result.candidates = top.items;
-          result.scores = top.scores;
-        }
-        results.push(result);
-      });
-      progress?.tick(batchUsers.length);
     }
-  });
+    batchUsers.forEach((user, r) => {
+      const row = scores.subarray(r * width, (r + 1) * width);
+      const label = evaluationLabel(dataset, split, user);
+      const excluded = excludedItems(dataset, user, split, opts.exclude, maxLen);
+      const result: UserResult = userRank(row, user, label, excluded, opts.tie);
+      if (opts.candidateCount > 0) {
+        const skip = new Set(excluded);
+        skip.delete(label);
+        const top = topItems(row, opts.candidateCount, skip);
+        result.candidates = top.items;
+        result.scores = top.scores;
+      }
+      results.push(result);
+    });
+    progress?.tick(batchUsers.length);
+  }
   progress?.done();
   return { split, results };
 }
