@@ -8,7 +8,10 @@
 //   its base address never moves (memory.grow keeps it; every thread sees the same one).
 // exports.address(view): the address of a typed array's first byte (for tests).
 #include <node_api.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include <utility>
 
 #include "kernels.h"
 
@@ -45,126 +48,47 @@ bool readArgs(napi_env env, napi_callback_info info, size_t need, double* out, u
   return true;
 }
 
-// WebAssembly's ToInt32 / u32 for the integer and address parameters; ToFloat32 for f32 ones.
-inline int32_t i32(double x) { return static_cast<int32_t>(static_cast<uint32_t>(static_cast<int64_t>(x))); }
-inline uint32_t u32(double x) { return static_cast<uint32_t>(static_cast<int64_t>(x)); }
-inline float f32(double x) { return static_cast<float>(x); }
-
-napi_value Gemm(napi_env env, napi_callback_info info) {
-  double a[16];
-  uint8_t* base;
-  if (!readArgs(env, info, 16, a, &base)) return nullptr;
-  llamarec::gemm(base, i32(a[0]), i32(a[1]), i32(a[2]), i32(a[3]), i32(a[4]), f32(a[5]), u32(a[6]), u32(a[7]),
-                 f32(a[8]), u32(a[9]), i32(a[10]), i32(a[11]), i32(a[12]), i32(a[13]), u32(a[14]), u32(a[15]));
-  return nullptr;
+// WebAssembly's ToInt32 / u32 for the integer and address parameters, ToFloat32 for f32 ones, f64 as is: each
+// argument is converted by the type of the kernel's parameter (kernels.h mirrors the wasm signatures).
+template <class T>
+T convert(double x);
+template <>
+int32_t convert<int32_t>(double x) {
+  return static_cast<int32_t>(static_cast<uint32_t>(static_cast<int64_t>(x)));
+}
+template <>
+uint32_t convert<uint32_t>(double x) {
+  return static_cast<uint32_t>(static_cast<int64_t>(x));
+}
+template <>
+float convert<float>(double x) {
+  return static_cast<float>(x);
+}
+template <>
+double convert<double>(double x) {
+  return x;
 }
 
-napi_value GemmShared(napi_env env, napi_callback_info info) {
-  double a[15];
-  uint8_t* base;
-  if (!readArgs(env, info, 15, a, &base)) return nullptr;
-  llamarec::gemmShared(base, i32(a[0]), i32(a[1]), i32(a[2]), i32(a[3]), i32(a[4]), f32(a[5]), u32(a[6]),
-                       u32(a[7]), f32(a[8]), u32(a[9]), i32(a[10]), i32(a[11]), u32(a[12]), u32(a[13]),
-                       u32(a[14]));
-  return nullptr;
+template <class... P, size_t... I>
+void invoke(void (*fn)(uint8_t*, P...), uint8_t* base, const double* a, std::index_sequence<I...>) {
+  fn(base, convert<P>(a[I])...);
 }
 
-napi_value PackB(napi_env env, napi_callback_info info) {
-  double a[9];
-  uint8_t* base;
-  if (!readArgs(env, info, 9, a, &base)) return nullptr;
-  llamarec::packB(base, i32(a[0]), u32(a[1]), i32(a[2]), i32(a[3]), i32(a[4]), i32(a[5]), i32(a[6]), i32(a[7]),
-                  u32(a[8]));
-  return nullptr;
+template <class... P>
+constexpr size_t arity(void (*)(uint8_t*, P...)) {
+  return sizeof...(P);
 }
 
-napi_value LinearCrossEntropy(napi_env env, napi_callback_info info) {
-  double a[21];
+// The JavaScript function of one kernel: reads its numeric arguments, converts them as the wasm export would
+// and calls the kernel on the bound memory (the callback data).
+template <auto Fn>
+napi_value Kernel(napi_env env, napi_callback_info info) {
+  constexpr size_t n = arity(Fn);
+  static_assert(n <= MAX_ARGS, "raise MAX_ARGS");
+  double a[n];
   uint8_t* base;
-  if (!readArgs(env, info, 21, a, &base)) return nullptr;
-  llamarec::linearCrossEntropy(base, u32(a[0]), i32(a[1]), i32(a[2]), u32(a[3]), u32(a[4]), u32(a[5]), i32(a[6]),
-                               i32(a[7]), u32(a[8]), u32(a[9]), f32(a[10]), u32(a[11]), u32(a[12]), u32(a[13]),
-                               u32(a[14]), i32(a[15]), u32(a[16]), u32(a[17]), i32(a[18]), u32(a[19]),
-                               u32(a[20]));
-  return nullptr;
-}
-
-napi_value GeluForward(napi_env env, napi_callback_info info) {
-  double a[5];
-  uint8_t* base;
-  if (!readArgs(env, info, 5, a, &base)) return nullptr;
-  llamarec::geluForward(base, u32(a[0]), u32(a[1]), i32(a[2]), i32(a[3]), u32(a[4]));
-  return nullptr;
-}
-
-napi_value GeluBackward(napi_env env, napi_callback_info info) {
-  double a[6];
-  uint8_t* base;
-  if (!readArgs(env, info, 6, a, &base)) return nullptr;
-  llamarec::geluBackward(base, u32(a[0]), u32(a[1]), u32(a[2]), i32(a[3]), i32(a[4]), u32(a[5]));
-  return nullptr;
-}
-
-napi_value Dropout(napi_env env, napi_callback_info info) {
-  double a[8];
-  uint8_t* base;
-  if (!readArgs(env, info, 8, a, &base)) return nullptr;
-  // scale is an f64 parameter of the wasm export: passed through unrounded.
-  llamarec::dropout(base, u32(a[0]), u32(a[1]), u32(a[2]), i32(a[3]), u32(a[4]), a[5], i32(a[6]), u32(a[7]));
-  return nullptr;
-}
-
-napi_value RecurrenceForward(napi_env env, napi_callback_info info) {
-  double a[10];
-  uint8_t* base;
-  if (!readArgs(env, info, 10, a, &base)) return nullptr;
-  llamarec::recurrenceForward(base, u32(a[0]), u32(a[1]), u32(a[2]), u32(a[3]), u32(a[4]), u32(a[5]), i32(a[6]),
-                              i32(a[7]), i32(a[8]), u32(a[9]));
-  return nullptr;
-}
-
-napi_value RecurrenceBackward(napi_env env, napi_callback_info info) {
-  double a[10];
-  uint8_t* base;
-  if (!readArgs(env, info, 10, a, &base)) return nullptr;
-  llamarec::recurrenceBackward(base, u32(a[0]), u32(a[1]), u32(a[2]), u32(a[3]), u32(a[4]), u32(a[5]), i32(a[6]),
-                               i32(a[7]), i32(a[8]), u32(a[9]));
-  return nullptr;
-}
-
-napi_value RecurrenceLambdaGrad(napi_env env, napi_callback_info info) {
-  double a[9];
-  uint8_t* base;
-  if (!readArgs(env, info, 9, a, &base)) return nullptr;
-  llamarec::recurrenceLambdaGrad(base, u32(a[0]), u32(a[1]), u32(a[2]), u32(a[3]), u32(a[4]), u32(a[5]),
-                                 i32(a[6]), i32(a[7]), u32(a[8]));
-  return nullptr;
-}
-
-napi_value Adamw(napi_env env, napi_callback_info info) {
-  double a[6];
-  uint8_t* base;
-  if (!readArgs(env, info, 6, a, &base)) return nullptr;
-  // f64 parameters of the wasm export: passed through unrounded.
-  llamarec::adamw(base, u32(a[0]), i32(a[1]), a[2], a[3], a[4], a[5]);
-  return nullptr;
-}
-
-napi_value LayerNormForward(napi_env env, napi_callback_info info) {
-  double a[11];
-  uint8_t* base;
-  if (!readArgs(env, info, 11, a, &base)) return nullptr;
-  llamarec::layerNormForward(base, u32(a[0]), u32(a[1]), u32(a[2]), i32(a[3]), f32(a[4]), u32(a[5]), u32(a[6]),
-                             u32(a[7]), i32(a[8]), i32(a[9]), u32(a[10]));
-  return nullptr;
-}
-
-napi_value LayerNormBackward(napi_env env, napi_callback_info info) {
-  double a[14];
-  uint8_t* base;
-  if (!readArgs(env, info, 14, a, &base)) return nullptr;
-  llamarec::layerNormBackward(base, u32(a[0]), u32(a[1]), u32(a[2]), u32(a[3]), u32(a[4]), i32(a[5]), u32(a[6]),
-                              u32(a[7]), u32(a[8]), i32(a[9]), i32(a[10]), u32(a[11]), u32(a[12]), u32(a[13]));
+  if (!readArgs(env, info, n, a, &base)) return nullptr;
+  invoke(Fn, base, a, std::make_index_sequence<n>{});
   return nullptr;
 }
 
@@ -203,19 +127,19 @@ napi_value Bind(napi_env env, napi_callback_info info) {
     const char* name;
     napi_callback cb;
   };
-  const Entry entries[] = {{"gemm", Gemm},
-                           {"gemmShared", GemmShared},
-                           {"packB", PackB},
-                           {"linearCrossEntropy", LinearCrossEntropy},
-                           {"geluForward", GeluForward},
-                           {"geluBackward", GeluBackward},
-                           {"dropout", Dropout},
-                           {"recurrenceForward", RecurrenceForward},
-                           {"recurrenceBackward", RecurrenceBackward},
-                           {"recurrenceLambdaGrad", RecurrenceLambdaGrad},
-                           {"adamw", Adamw},
-                           {"layerNormForward", LayerNormForward},
-                           {"layerNormBackward", LayerNormBackward}};
+  const Entry entries[] = {{"gemm", Kernel<llamarec::gemm>},
+                           {"gemmShared", Kernel<llamarec::gemmShared>},
+                           {"packB", Kernel<llamarec::packB>},
+                           {"linearCrossEntropy", Kernel<llamarec::linearCrossEntropy>},
+                           {"geluForward", Kernel<llamarec::geluForward>},
+                           {"geluBackward", Kernel<llamarec::geluBackward>},
+                           {"dropout", Kernel<llamarec::dropout>},
+                           {"recurrenceForward", Kernel<llamarec::recurrenceForward>},
+                           {"recurrenceBackward", Kernel<llamarec::recurrenceBackward>},
+                           {"recurrenceLambdaGrad", Kernel<llamarec::recurrenceLambdaGrad>},
+                           {"adamw", Kernel<llamarec::adamw>},
+                           {"layerNormForward", Kernel<llamarec::layerNormForward>},
+                           {"layerNormBackward", Kernel<llamarec::layerNormBackward>}};
   napi_value obj;
   if (napi_create_object(env, &obj) != napi_ok) return nullptr;
   for (const Entry& e : entries) {
