@@ -483,37 +483,25 @@ struct Seqs {
 inline __m256d ld4(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
 inline void st4(float* p, __m256d v) { _mm_storeu_ps(p, _mm256_cvtpd_ps(v)); }
 
-// cur += λ·prev (complex, per channel).
-inline void recurrenceRow(float* cur, const float* prev, const float* lam, int C) {
+// acc += λ·x (Conj false: the recurrence, cur += λ·prev) or acc += conj(λ)·x (Conj true: its state gradient,
+// prev += conj(λ)·cur), complex per channel, in float64 with one rounding to float32 per store, the operations in
+// the order of the wasm code.
+template <bool Conj>
+inline void complexMulAdd(float* acc, const float* x, const float* lam, int C) {
   int c = 0;
   for (; c + 4 <= C; c += 4) {
     const __m256d lr = ld4(lam + c), li = ld4(lam + C + c);
-    const __m256d xr = ld4(prev + c), xi = ld4(prev + C + c);
-    const __m256d hr = ld4(cur + c), hi = ld4(cur + C + c);
-    st4(cur + c, _mm256_add_pd(hr, _mm256_sub_pd(_mm256_mul_pd(lr, xr), _mm256_mul_pd(li, xi))));
-    st4(cur + C + c, _mm256_add_pd(hi, _mm256_add_pd(_mm256_mul_pd(lr, xi), _mm256_mul_pd(li, xr))));
+    const __m256d xr = ld4(x + c), xi = ld4(x + C + c);
+    const __m256d ar = ld4(acc + c), ai = ld4(acc + C + c);
+    const __m256d rr = _mm256_mul_pd(lr, xr), ii = _mm256_mul_pd(li, xi);
+    const __m256d ri = _mm256_mul_pd(lr, xi), ir = _mm256_mul_pd(li, xr);
+    st4(acc + c, _mm256_add_pd(ar, Conj ? _mm256_add_pd(rr, ii) : _mm256_sub_pd(rr, ii)));
+    st4(acc + C + c, _mm256_add_pd(ai, Conj ? _mm256_sub_pd(ri, ir) : _mm256_add_pd(ri, ir)));
   }
   for (; c < C; c++) {
-    const double lr = lam[c], li = lam[C + c], xr = prev[c], xi = prev[C + c], hr = cur[c], hi = cur[C + c];
-    cur[c] = static_cast<float>(hr + (lr * xr - li * xi));
-    cur[C + c] = static_cast<float>(hi + (lr * xi + li * xr));
-  }
-}
-
-// prev += conj(λ)·cur (the state gradient, per channel).
-inline void recurrenceRowBack(float* prev, const float* cur, const float* lam, int C) {
-  int c = 0;
-  for (; c + 4 <= C; c += 4) {
-    const __m256d lr = ld4(lam + c), li = ld4(lam + C + c);
-    const __m256d gr = ld4(cur + c), gi = ld4(cur + C + c);
-    const __m256d pr = ld4(prev + c), pi = ld4(prev + C + c);
-    st4(prev + c, _mm256_add_pd(pr, _mm256_add_pd(_mm256_mul_pd(lr, gr), _mm256_mul_pd(li, gi))));
-    st4(prev + C + c, _mm256_add_pd(pi, _mm256_sub_pd(_mm256_mul_pd(lr, gi), _mm256_mul_pd(li, gr))));
-  }
-  for (; c < C; c++) {
-    const double lr = lam[c], li = lam[C + c], gr = cur[c], gi = cur[C + c], pr = prev[c], pi = prev[C + c];
-    prev[c] = static_cast<float>(pr + (lr * gr + li * gi));
-    prev[C + c] = static_cast<float>(pi + (lr * gi - li * gr));
+    const double lr = lam[c], li = lam[C + c], xr = x[c], xi = x[C + c], ar = acc[c], ai = acc[C + c];
+    acc[c] = static_cast<float>(ar + (Conj ? lr * xr + li * xi : lr * xr - li * xi));
+    acc[C + c] = static_cast<float>(ai + (Conj ? lr * xi - li * xr : lr * xi + li * xr));
   }
 }
 
@@ -536,7 +524,7 @@ void recurrenceForward(uint8_t* base, uint32_t h, uint32_t lam, uint32_t mask, u
       const int n = q.length[s];
       for (int r = r0 + 1; r < r0 + n; r++) {
         if (q.mask[r - 1] == 0) continue;
-        recurrenceRow(hp + r * width, hp + (r - 1) * width, q.lam, C);
+        complexMulAdd<false>(hp + r * width, hp + (r - 1) * width, q.lam, C);
       }
     }
   });
@@ -554,7 +542,7 @@ void recurrenceBackward(uint8_t* base, uint32_t g, uint32_t lam, uint32_t mask, 
       const int n = q.length[s];
       for (int r = r0 + n - 1; r > r0; r--) {
         if (q.mask[r - 1] == 0) continue;
-        recurrenceRowBack(gp + (r - 1) * width, gp + r * width, q.lam, C);
+        complexMulAdd<true>(gp + (r - 1) * width, gp + r * width, q.lam, C);
       }
     }
   });
