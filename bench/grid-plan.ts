@@ -2,9 +2,11 @@
  * The baseline grid's plan (issue 9's protocol), as pure functions of what has finished, so the driver
  * (bench/grid.ts) can be killed at any moment and re-derive where it was from the run folders alone.
  *
- * Order, model by model (the given order; SASRec, BERT4Rec, NARM by default):
- *   1. every dropout at the first seed — validation Recall@10 picks the model's dropout;
- *   2. the chosen dropout at the second seed (ready once all of step 1 of that model has finished);
+ * Order:
+ *   1. every dropout at the first seed, dropout by dropout and in each the models in the given order (SASRec,
+ *      BERT4Rec, NARM by default), so every model's first results come early — validation Recall@10 of these
+ *      runs picks each model's dropout;
+ *   2. each model's chosen dropout at the second seed (ready once all of that model's step 1 has finished);
  * then, for every further seed, the chosen dropout of each model in turn.
  */
 
@@ -65,18 +67,11 @@ export function gridPlan(spec: GridSpec, finished: ReadonlyMap<string, FinishedR
     const dropout = d ?? spec.dropouts[0]!;
     plan.push({ name: runName(model, dropout, seed), model, dropout, seed, ready: d !== null });
   };
-  for (const model of spec.models) {
-    for (const dropout of spec.dropouts)
-      plan.push({
-        name: runName(model, dropout, spec.seeds[0]!),
-        model,
-        dropout,
-        seed: spec.seeds[0]!,
-        ready: true,
-      });
-    if (spec.seeds.length > 1) later(model, spec.seeds[1]!);
-  }
-  for (const seed of spec.seeds.slice(2)) for (const model of spec.models) later(model, seed);
+  const seed = spec.seeds[0]!;
+  for (const dropout of spec.dropouts)
+    for (const model of spec.models)
+      plan.push({ name: runName(model, dropout, seed), model, dropout, seed, ready: true });
+  for (const s of spec.seeds.slice(1)) for (const model of spec.models) later(model, s);
   return plan;
 }
 

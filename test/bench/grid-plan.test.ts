@@ -18,16 +18,16 @@ function done(model: string, dropout: number, seed: number, valBest: number): [s
 }
 
 describe("baseline grid plan", () => {
-  it("runs every dropout of a model at the first seed, then its second seed, model by model; more seeds last", () => {
+  it("runs every dropout at the first seed, dropout by dropout across the models, then the other seeds", () => {
     const plan = gridPlan(spec, new Map());
     expect(plan.map((p) => `${p.model}/${p.seed}/${p.ready ? p.dropout : "?"}`)).toEqual([
       "sasrec/42/0.1",
-      "sasrec/42/0.2",
-      "sasrec/42/0.3",
-      "sasrec/7/?",
       "narm/42/0.1",
+      "sasrec/42/0.2",
       "narm/42/0.2",
+      "sasrec/42/0.3",
       "narm/42/0.3",
+      "sasrec/7/?",
       "narm/7/?",
       "sasrec/1/?",
       "narm/1/?",
