@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { plannedCommand } from "../../src/cli/commands/stubs.js";
 import { parseIntArg } from "../../src/cli/options.js";
 import { EXIT_INPUT, EXIT_OK, EXIT_UNEXPECTED } from "../../src/cli/program.js";
 import type { CommandSpec } from "../../src/cli/registry.js";
@@ -128,13 +127,5 @@ describe("llamarec CLI framework", () => {
   it("honours --quiet and --verbose", async () => {
     expect((await run(["test", "echo", "--quiet"])).err).toBe("");
     expect((await run(["test", "echo", "--verbose"])).err).toBe("working\ndebug: details\n");
-  });
-
-  it("labels planned commands clearly", async () => {
-    const planned = plannedCommand(["test", "later"], "a future stage");
-    const r = await run(["test", "later", "--anything"], [planned]);
-    expect(r.code).toBe(EXIT_INPUT);
-    expect(r.err).toBe("error: `llamarec test later` is not implemented in this version yet\n");
-    expect((await run(["test", "--help"], [planned])).out).toContain("a future stage (not available yet)");
   });
 });
