@@ -1,6 +1,6 @@
 /**
  * Shared bookkeeping of left-padded token batches for the attention retrievers (SASRec, BERT4Rec): where
- * each sequence's tokens start, and the official code's position ids.
+ * each sequence's tokens start, and the packed rows the layers run on (with the official code's position ids).
  */
 
 /** Index of each row's first non-padding token (L when the row is all padding). Tokens must be a suffix. */
@@ -25,17 +25,6 @@ export function firstTokenIndex(tokens: Int32Array, batchSize: number, seqLen: n
     start[b] = s;
   }
   return start;
-}
-
-/**
- * Position ids as the authors' PositionalEmbedding computes them: a row's n tokens get 1…n from the first
- * token on, padding gets 0 (so positions count from the start of the history, not from the window's end).
- */
-export function positionIds(start: Int32Array, seqLen: number): Int32Array {
-  const ids = new Int32Array(start.length * seqLen);
-  for (let b = 0; b < start.length; b++)
-    for (let t = start[b]!; t < seqLen; t++) ids[b * seqLen + t] = t - start[b]! + 1;
-  return ids;
 }
 
 /** torch's padding_idx: the padding row's gradient is dropped (its embedding stays as initialised). */

@@ -17,10 +17,6 @@ export function setLogLevel(next: LogLevel): void {
   level = next;
 }
 
-export function getLogLevel(): LogLevel {
-  return level;
-}
-
 /** Redirect output (tests capture it); returns the previous sink. */
 export function setLogSink(next: LogSink): LogSink {
   const prev = sink;

@@ -169,18 +169,3 @@ export async function forEachLine(
     close();
   }
 }
-
-/** Reads the first non-empty line of a file (gzip transparent), or undefined for an empty file. */
-export async function firstLine(path: string, encoding: TextEncoding = "utf8"): Promise<string | undefined> {
-  let first: string | undefined;
-  await forEachLine(
-    path,
-    (line) => {
-      if (line.trim() === "") return true;
-      first = line;
-      return false;
-    },
-    encoding,
-  );
-  return first;
-}
