@@ -9,9 +9,12 @@
  *               history, candidates); trainRankerRun / rankRun for whole run folders
  *   evaluation  metricsFromRanks(ranks, ks), twoStageReport(retrieverRanks, rankerRanks)
  *   report      writeReport(runDirs, options) → report.md, report.json, SVG charts
+ *   pipeline    runPipeline({ runDir, settings: profileSettings("quick") }) → every stage, resumable
+ *   server      createServer(await loadServing({ runDir })) → the Fastify app of `llamarec serve`
  *
  * Library functions never print: long ones take an `events` object (log, progress, metric, artifact).
- * Bad input throws InputError (message names the file, line or field). See examples/library.ts.
+ * Bad input throws InputError (message names the file, line or field). See examples/library.ts and
+ * examples/serve.ts.
  */
 
 // ── task-level helpers ────────────────────────────────────────────────────────────────────────────
@@ -63,6 +66,23 @@ export {
 } from "./eval/index.js";
 // ── ranker: the bundled tiny model, backends, prompt, verbalizer, ranking runs ─────────────────────────
 export { bundledTinyGguf } from "./llm/bundled.js";
+// ── pipeline: every stage into one run folder (the `llamarec run` command) ─────────────────────────────
+export {
+  type PipelineResult,
+  type RunPipelineOptions,
+  runPipeline,
+  STAGES,
+  type StageName,
+  type StageSummary,
+} from "./pipeline/run.js";
+export {
+  type PipelineSettings,
+  PROFILES,
+  type ProfileName,
+  paperProfile,
+  profileSettings,
+  quickProfile,
+} from "./pipeline/settings.js";
 export type { RankerBackend } from "./ranker/backend.js";
 export {
   BACKEND_KINDS,
@@ -117,6 +137,10 @@ export {
   resolveRunDir,
   runPaths,
 } from "./run/index.js";
+// ── serving: the HTTP server of `llamarec serve` over a run folder ──────────────────────────────────
+export { createServer, type LlamarecServer, type ServerOptions, type ServingServices } from "./server/app.js";
+export { type LoadedServing, type LoadServingOptions, loadServing } from "./server/load.js";
+export type { RankerKind, RankerSetupOptions } from "./server/ranker-setup.js";
 // ── errors and events ─────────────────────────────────────────────────────────────────────────────
 export { InputError, RowError } from "./util/errors.js";
 export {

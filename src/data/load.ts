@@ -176,11 +176,32 @@ interface CacheExtra {
   format: string;
 }
 
+/** How a dataset was loaded: what a run folder records so that resume, eval and serve load the same split. */
+export interface DatasetSource {
+  spec: DatasetSpec;
+  load: LoadOptions;
+}
+
+const sources = new WeakMap<Dataset, DatasetSource>();
+
+/** The spec and options `loadDataset` loaded this dataset object with; undefined for datasets built otherwise. */
+export function datasetSource(dataset: Dataset): DatasetSource | undefined {
+  return sources.get(dataset);
+}
+
 /**
  * Loads a dataset: reads the files, preprocesses them (rating filter, title filter, k-core, dense ids,
- * leave-one-out) and caches the result on disk, keyed by the files' content and the options.
+ * leave-one-out) and caches the result on disk, keyed by the files' content and the options. The returned
+ * dataset remembers how it was loaded (`datasetSource`), so a run trained on it records that by itself.
  */
 export async function loadDataset(spec: DatasetSpec, options: LoadOptions = {}): Promise<LoadResult> {
+  const result = await loadDatasetFrom(spec, options);
+  const load = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as LoadOptions;
+  sources.set(result.dataset, { spec, load });
+  return result;
+}
+
+async function loadDatasetFrom(spec: DatasetSpec, options: LoadOptions): Promise<LoadResult> {
   const t0 = performance.now();
   const s = toFileSpec(spec);
   const files = sourceFilesOf(s);

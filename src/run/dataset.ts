@@ -1,7 +1,7 @@
 /** Which dataset split a run was made on: its fingerprint, and loading it again from the run's config. */
 import { createHash } from "node:crypto";
 import type { Dataset } from "../data/dataset.js";
-import { type DatasetSpec, type LoadOptions, loadDataset } from "../data/index.js";
+import { type DatasetSource, datasetSource, loadDataset } from "../data/index.js";
 import { InputError } from "../util/errors.js";
 import { type DatasetRef, readRunConfig } from "./config.js";
 import { runPaths } from "./paths.js";
@@ -19,10 +19,12 @@ export function datasetFingerprint(dataset: Dataset): string {
   return `sha256:${h.digest("hex")}`;
 }
 
+/** A run's record of its dataset; `options` (how to load it again) defaults to how `loadDataset` loaded it. */
 export function datasetRef(dataset: Dataset, options?: Record<string, unknown>): DatasetRef {
+  const recorded = options ?? (datasetSource(dataset) as Record<string, unknown> | undefined);
   return {
     name: dataset.name,
-    ...(options === undefined ? {} : { options }),
+    ...(recorded === undefined ? {} : { options: recorded }),
     fingerprint: datasetFingerprint(dataset),
     numUsers: dataset.numUsers,
     numItems: dataset.numItems,
@@ -39,18 +41,10 @@ export function checkDatasetMatches(ref: DatasetRef, dataset: Dataset, runDir: s
   }
 }
 
-/** What a run records in `dataset.options` so `--resume` and `llamarec eval` can load the same data. */
-export interface RecordedDataset {
-  spec: DatasetSpec;
-  load: LoadOptions;
-}
-
 /** Loads the dataset a run recorded in its config.json and checks it is the same split. */
-export async function loadRunDataset(
-  runDir: string,
-): Promise<{ dataset: Dataset; recorded: RecordedDataset }> {
+export async function loadRunDataset(runDir: string): Promise<{ dataset: Dataset; recorded: DatasetSource }> {
   const config = await readRunConfig(runDir);
-  const recorded = config.dataset.options as unknown as RecordedDataset | undefined;
+  const recorded = config.dataset.options as unknown as DatasetSource | undefined;
   if (!recorded?.spec) {
     throw new InputError(
       `${runPaths(runDir).config}: the dataset entry records no loader spec; cannot reload it`,

@@ -1,9 +1,9 @@
 /**
  * The library as a user gets it: `npm pack` of this repository, unpacked into node_modules/llamarec of a
  * separate temporary project (its dependencies linked from this repository's node_modules — what `npm
- * install` of the tarball would put there, without the network), then examples/library.ts is type-checked
- * against the installed package's types and run with plain Node from that folder. Also checks that the
- * README shows that same example.
+ * install` of the tarball would put there, without the network), then examples/library.ts and
+ * examples/serve.ts are type-checked against the installed package's types and run with plain Node from that
+ * folder. Also checks that the README shows those same examples.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import {
@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const tmp = mkdtempSync(join(tmpdir(), "llamarec-package-"));
 const app = join(tmp, "app");
+const EXAMPLES = ["library.ts", "serve.ts"];
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): string {
@@ -74,10 +75,10 @@ beforeAll(() => {
         typeRoots: [join(repo, "node_modules", "@types")],
         outDir: "out",
       },
-      files: ["library.ts"],
+      files: EXAMPLES,
     }),
   );
-  copyFileSync(join(repo, "examples", "library.ts"), join(app, "library.ts"));
+  for (const f of EXAMPLES) copyFileSync(join(repo, "examples", f), join(app, f));
 }, 300_000);
 
 describe("the installed package", () => {
@@ -97,7 +98,7 @@ describe("the installed package", () => {
     expect(deep.stderr).toContain("ERR_PACKAGE_PATH_NOT_EXPORTED");
   });
 
-  it("type-checks and runs examples/library.ts from a separate folder", () => {
+  it("type-checks examples/library.ts and examples/serve.ts, and runs library.ts, from a separate folder", () => {
     run(process.execPath, [join(repo, "node_modules", "typescript", "bin", "tsc"), "-p", app], app);
     const out = run(process.execPath, [join(app, "out", "library.js")], app, { LLAMAREC_THREADS: "1" });
     expect(out).toMatch(/ml-latest-small: 610 users, 3650 items/);
@@ -105,12 +106,24 @@ describe("the installed package", () => {
     expect(out).toMatch(/ranked by /);
     expect(out).toMatch(/two-stage NDCG@10 over \d+ test users: \d\.\d{4}/);
   }, 600_000);
+
+  it("runs examples/serve.ts: a run folder served in-process, events stored, recommendations, a 400", () => {
+    const out = run(process.execPath, [join(app, "out", "serve.js")], app, { LLAMAREC_THREADS: "1" });
+    expect(out).toMatch(/retriever lru \(incremental state\) over 3650 items of ml-latest-small/);
+    expect(out).toContain('{"stored":1,"unknown_items":[]}');
+    const items = out.split("\n").filter((l) => /^\d+\t/.test(l));
+    expect(items).toHaveLength(3);
+    expect(items.some((l) => l.startsWith("2571\t"))).toBe(false); // the user's own event is excluded
+    expect(out).toContain("400 body/k must be <= 20");
+  }, 600_000);
 });
 
 describe("README", () => {
-  it("shows examples/library.ts verbatim", () => {
+  it("shows examples/library.ts and examples/serve.ts verbatim", () => {
     const readme = readFileSync(join(repo, "README.md"), "utf8");
-    const example = readFileSync(join(repo, "examples", "library.ts"), "utf8");
-    expect(readme).toContain(`\`\`\`ts\n${example}\`\`\``);
+    for (const f of EXAMPLES) {
+      const example = readFileSync(join(repo, "examples", f), "utf8");
+      expect(readme).toContain(`\`\`\`ts\n${example}\`\`\``);
+    }
   });
 });

@@ -10,14 +10,7 @@ import { loadDataset } from "../../data/index.js";
 import { modelOptionFlags, retrieverSection, trainingOverrides } from "../../retrievers/config-section.js";
 import { retrieverNames } from "../../retrievers/registry.js";
 import { trainRetriever } from "../../retrievers/trainer.js";
-import {
-  defaultRunName,
-  loadRunDataset,
-  type RecordedDataset,
-  readRunConfig,
-  resolveRunDir,
-  runPaths,
-} from "../../run/index.js";
+import { defaultRunName, loadRunDataset, readRunConfig, resolveRunDir, runPaths } from "../../run/index.js";
 import { consoleEvents } from "../../util/console-events.js";
 import { InputError } from "../../util/errors.js";
 import { log } from "../../util/log.js";
@@ -94,18 +87,17 @@ export const trainRetrieverCommand: CommandSpec = {
     let runDir: string;
     let model = r.model;
     let dataset: Dataset;
-    let recorded: RecordedDataset;
     if (resume) {
       runDir = resolveRunDir(r.run!, r.runsDir);
       if (!existsSync(runPaths(runDir).config))
         throw new InputError(
           `--resume: there is no run at ${runDir} (no config.json); check --run/--runs-dir, or start it without --resume`,
         );
-      ({ dataset, recorded } = await loadRunDataset(runDir));
+      ({ dataset } = await loadRunDataset(runDir));
       // Without --model, the run's own model (config.json is authoritative), not the default lru.
       if (ctx.opts.model === undefined) model = (await readRunConfig(runDir)).retriever?.model ?? model;
     } else {
-      ({ dataset, recorded } = await loadConfiguredDataset(ctx));
+      dataset = await loadConfiguredDataset(ctx);
       runDir = resolveRunDir(r.run ?? defaultRunName(r.model, dataset.name), r.runsDir);
     }
 
@@ -130,7 +122,6 @@ export const trainRetrieverCommand: CommandSpec = {
     const result = await trainRetriever({
       events: consoleEvents(),
       dataset,
-      datasetOptions: recorded as unknown as Record<string, unknown>,
       model,
       modelOptions: { ...r.options, ...(r.dropout === undefined ? {} : { dropout: r.dropout }) },
       training,
@@ -166,17 +157,10 @@ export const trainRetrieverCommand: CommandSpec = {
   },
 };
 
-async function loadConfiguredDataset(
-  ctx: CommandContext,
-): Promise<{ dataset: Dataset; recorded: RecordedDataset }> {
+async function loadConfiguredDataset(ctx: CommandContext): Promise<Dataset> {
   const data = dataSection.get(ctx.config);
-  const spec = datasetSpecFrom(data);
-  const load = loadOptionsFrom(data);
-  const result = await loadDataset(spec, load);
-  log.info(`${result.dataset.name}: ${result.dataset.numUsers} users, ${result.dataset.numItems} items`);
-  return { dataset: result.dataset, recorded: { spec, load: dropUndefined(load) } };
-}
-
-function dropUndefined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+  // The dataset remembers its spec and options (datasetSource): the run records them for --resume and eval.
+  const { dataset } = await loadDataset(datasetSpecFrom(data), loadOptionsFrom(data));
+  log.info(`${dataset.name}: ${dataset.numUsers} users, ${dataset.numItems} items`);
+  return dataset;
 }
