@@ -197,8 +197,17 @@ export function datasetSource(dataset: Dataset): DatasetSource | undefined {
 export async function loadDataset(spec: DatasetSpec, options: LoadOptions = {}): Promise<LoadResult> {
   const result = await loadDatasetFrom(spec, options);
   const load = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as LoadOptions;
-  sources.set(result.dataset, { spec, load });
+  if (load.cacheDir !== undefined) load.cacheDir = resolve(load.cacheDir);
+  sources.set(result.dataset, { spec: absoluteSpec(spec), load });
   return result;
+}
+
+/** The spec with its file and folder paths absolute (a run folder's record must not depend on the cwd). */
+function absoluteSpec(spec: DatasetSpec): DatasetSpec {
+  const out: Record<string, unknown> = { ...spec };
+  for (const key of ["dir", "ratings", "movies", "reviews", "meta", "interactions", "items", "inter", "item"])
+    if (typeof out[key] === "string") out[key] = resolve(out[key] as string);
+  return out as DatasetSpec;
 }
 
 async function loadDatasetFrom(spec: DatasetSpec, options: LoadOptions): Promise<LoadResult> {

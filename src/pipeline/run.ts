@@ -178,7 +178,7 @@ export async function runPipeline(o: RunPipelineOptions): Promise<PipelineResult
   events.log("info", `run folder: ${paths.root}`);
   const loaded = await loadDataset(settings.data.spec, settings.data.load);
   const dataset = loaded.dataset;
-  const ref = datasetRef(dataset, { spec: settings.data.spec, load: settings.data.load });
+  const ref = datasetRef(dataset); // records how loadDataset loaded it (paths made absolute)
   let config: RunConfig;
   if (hasRunConfig(runDir)) {
     config = await readRunConfig(runDir);

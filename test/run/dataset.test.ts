@@ -4,7 +4,7 @@
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   datasetSource,
@@ -24,8 +24,15 @@ const training = { maxIterations: 2, valEvery: 2 };
 describe("the dataset a run records", () => {
   it("is how loadDataset loaded it: the run folder alone loads the same split", async () => {
     const files = await writeSyntheticCsv(generateSynthetic({ numUsers: 40, numItems: 30, seed: 3 }), dir);
+    // Relative paths are recorded absolute: the run folder does not depend on the working directory.
     const spec = { format: "generic" as const, ...files };
-    const { dataset } = await loadDataset(spec, { noCache: true, minUserCount: 15, strict: undefined });
+    const relativeSpec = { ...spec, items: relative(process.cwd(), files.items) };
+    expect(isAbsolute(relativeSpec.items)).toBe(false);
+    const { dataset } = await loadDataset(relativeSpec, {
+      noCache: true,
+      minUserCount: 15,
+      strict: undefined,
+    });
     expect(datasetSource(dataset)).toEqual({ spec, load: { noCache: true, minUserCount: 15 } });
 
     const runDir = join(dir, "from-files");
