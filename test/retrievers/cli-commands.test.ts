@@ -89,5 +89,6 @@ describe("llamarec train retriever / eval", () => {
     const b = await run(["train", "retriever", "--model", "nope", ...data(), "--run", join(dir, "x")]);
     expect(b.code).toBe(EXIT_INPUT);
     expect(b.err).toMatch(/unknown retriever model "nope"/);
+    expect(b.err.trim().split("\n")).toHaveLength(1); // refused before the data is loaded
   });
 });

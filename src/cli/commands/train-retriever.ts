@@ -8,7 +8,7 @@ import { dataSection, evalSection } from "../../config/core.js";
 import type { Dataset } from "../../data/dataset.js";
 import { loadDataset } from "../../data/index.js";
 import { modelOptionFlags, retrieverSection, trainingOverrides } from "../../retrievers/config-section.js";
-import { retrieverNames } from "../../retrievers/registry.js";
+import { retrieverEntry, retrieverNames } from "../../retrievers/registry.js";
 import { trainRetriever } from "../../retrievers/trainer.js";
 import { defaultRunName, loadRunDataset, readRunConfig, resolveRunDir, runPaths } from "../../run/index.js";
 import { consoleEvents } from "../../util/console-events.js";
@@ -83,6 +83,7 @@ export const trainRetrieverCommand: CommandSpec = {
     const resume = ctx.opts.resume === true;
     if (resume && r.run === undefined)
       throw new InputError("--resume needs --run <name> (the run to continue)");
+    if (!resume || ctx.opts.model !== undefined) retrieverEntry(r.model); // an unknown name fails before loading data
 
     let runDir: string;
     let model = r.model;
