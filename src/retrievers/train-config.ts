@@ -8,7 +8,7 @@
  * ranking ("full"; the official code masks only the model input: `exclude: "input"`), pessimistic ties.
  */
 import type { TieMode } from "../eval/rank.js";
-import { InputError } from "../util/errors.js";
+import { InputError, rejectUnknownKeys } from "../util/errors.js";
 import type { HistoryExclusion } from "./evaluate.js";
 
 export interface TrainerConfig {
@@ -69,8 +69,10 @@ export function resolveTrainerConfig(
   datasetName: string,
   overrides: Partial<TrainerConfig> = {},
 ): TrainerConfig {
+  const defaults = officialDefaults(datasetName);
+  rejectUnknownKeys(overrides, defaults, "retriever training");
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  const cfg = { ...officialDefaults(datasetName), ...defined } as TrainerConfig;
+  const cfg = { ...defaults, ...defined } as TrainerConfig;
   validateTrainerConfig(cfg);
   return cfg;
 }

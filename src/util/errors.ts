@@ -14,3 +14,13 @@ export class RowError extends InputError {
     super(`${file}:${line}: ${reason}`);
   }
 }
+
+/**
+ * Library option objects are checked like config files: a key the defaults do not have is a typo (or an option
+ * of another version), never silently ignored. `what` names the object in the message.
+ */
+export function rejectUnknownKeys(given: object | undefined, known: object, what: string): void {
+  for (const key of Object.keys(given ?? {}))
+    if (!(key in known))
+      throw new InputError(`${what}: unknown option "${key}" (known: ${Object.keys(known).join(", ")})`);
+}

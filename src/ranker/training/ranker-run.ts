@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import type { Dataset } from "../../data/dataset.js";
 import { readRunConfig, runPaths } from "../../run/index.js";
 import { writeJsonAtomic } from "../../util/atomic.js";
-import { InputError } from "../../util/errors.js";
+import { InputError, rejectUnknownKeys } from "../../util/errors.js";
 import { type Events, NO_EVENTS } from "../../util/events.js";
 import { openRankerBackend } from "../backends/open.js";
 import { modelHash } from "../model-hash.js";
@@ -79,6 +79,8 @@ export async function trainRankerRun(o: TrainRankerRunOptions): Promise<TrainRan
   // Record where the base model is, not how it was typed: `rank` may run from another folder.
   const modelPath = isScratchSpec(o.model) ? o.model : resolve(o.model);
   const tokenizerPath = o.tokenizer ? resolve(o.tokenizer) : null;
+  rejectUnknownKeys(o.prompt, DEFAULT_PROMPT_SETTINGS, "ranker prompt");
+  rejectUnknownKeys(o.training, OFFICIAL_RANKER_TRAINING, "ranker training");
   const prompt = { ...DEFAULT_PROMPT_SETTINGS, ...o.prompt };
   const training: RankerTrainConfig = {
     ...OFFICIAL_RANKER_TRAINING,
