@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InputError } from "../util/errors.js";
+import { InputError, rejectUnknownKeys } from "../util/errors.js";
 import { cacheKey, cachePath, DEFAULT_CACHE_DIR, readCacheEntry, writeCacheEntry } from "./cache.js";
 import type { Dataset, DatasetStats } from "./dataset.js";
 import { resolveInputPath } from "./io/lines.js";
@@ -42,6 +42,15 @@ export interface LoadOptions {
   /** Neither read nor write the cache. */
   noCache?: boolean;
 }
+
+const LOAD_OPTION_KEYS: Record<keyof LoadOptions, true> = {
+  minRating: true,
+  minUserCount: true,
+  minItemCount: true,
+  strict: true,
+  cacheDir: true,
+  noCache: true,
+};
 
 export interface LoadReport extends ReadReport {
   /** Format actually read ("movielens", "amazon", "generic", "recbole"). */
@@ -195,6 +204,7 @@ export function datasetSource(dataset: Dataset): DatasetSource | undefined {
  * dataset remembers how it was loaded (`datasetSource`), so a run trained on it records that by itself.
  */
 export async function loadDataset(spec: DatasetSpec, options: LoadOptions = {}): Promise<LoadResult> {
+  rejectUnknownKeys(options, LOAD_OPTION_KEYS, "dataset load options");
   const result = await loadDatasetFrom(spec, options);
   const load = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as LoadOptions;
   if (load.cacheDir !== undefined) load.cacheDir = resolve(load.cacheDir);

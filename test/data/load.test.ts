@@ -51,6 +51,13 @@ describe("loadDataset on the bundled ml-latest-small", () => {
     expect(other.stats.interactions).toBeLessThan(90274);
   });
 
+  it("rejects an unknown load option by name", async () => {
+    const typo = { minUserCounts: 3 } as unknown as { minUserCount: number };
+    await expect(loadDataset({ name: "ml-latest-small" }, typo)).rejects.toThrow(
+      /dataset load options: unknown option "minUserCounts" \(known: minRating, minUserCount/,
+    );
+  });
+
   it("rejects unknown bundled names", async () => {
     await expect(loadDataset({ name: "nope" as "ml-latest-small" }, { noCache: true })).rejects.toThrow(
       InputError,
