@@ -6,6 +6,7 @@
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import { topItems } from "../retrievers/evaluate.js";
 import type { EventInput, EventStore, StoredEvent } from "../store/types.js";
+import { rejectUnknownKeys } from "../util/errors.js";
 import type { Catalogue } from "./catalogue.js";
 import { ServerMetrics } from "./metrics.js";
 import { QueueFullError, type RankingQueue } from "./ranking.js";
@@ -92,6 +93,7 @@ export async function createServer(
   options: ServerOptions = {},
 ): Promise<LlamarecServer> {
   const { catalogue, stateModel, store, ranking } = services;
+  rejectUnknownKeys(options.limits, DEFAULT_LIMITS, "server limits");
   const limits: ApiLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const schemas = apiSchemas(limits);
   let users: UserStates;

@@ -284,6 +284,18 @@ describe.each(stores)("API on $name", ({ name, spec }) => {
     expect(ok.body).toMatchObject({ item_id: itemIds[1], popularity: expect.any(Number) });
   });
 
+  it("refuses an unknown limit by name when the server is created", async () => {
+    const services = await loadServing({ runDir: run.runDir, store: spec("limits") });
+    try {
+      const limits = { maxHistorys: 5 } as unknown as ServerOptions["limits"];
+      await expect(createServer(services, { limits })).rejects.toThrow(
+        /server limits: unknown option "maxHistorys" \(known: .*maxHistory/,
+      );
+    } finally {
+      await services.store.close();
+    }
+  });
+
   it("health, readiness, metrics and the OpenAPI document", async () => {
     expect((await call("GET", "/healthz")).body).toEqual({ status: "ok" });
     const ready = await call("GET", "/readyz");
