@@ -6,7 +6,7 @@
  *   npm run bench -- grid run   [--dir /work/grid] [--models sasrec,bert4rec,narm] [--dropouts 0.1,0.2,0.3,0.4,0.5]
  *                               [--seeds 42,7,1234] [--jobs 1] [--dataset ml-latest-small] [--dry-run]
  *                               [--train-args="--max-iterations 60 --val-every 20"]  (extra flags of new runs)
- *   npm run bench -- grid table [--dir /work/grid] [same plan options]
+ *   npm run bench -- grid table [--dir /work/grid] [same plan options] [--report-with lru-d0.5-s42]
  *
  * `run` trains one run after the other (`--jobs N`: N at a time) with this checkout's built CLI
  * (dist/cli/main.js): `llamarec train retriever --model M --dropout D --seed S --runs-dir <dir> --run
@@ -20,7 +20,8 @@
  * `table` prints Markdown: every run (finished, or in progress with its best validation so far), then per
  * model the validation-chosen dropout, the mean ± seed SD of the test metrics at that dropout over its
  * finished seeds, the per-user standard error, the paper's cell (data/reference/llamarec-paper.json) and
- * whether the issue's tolerance (±10% or 2 SE) holds, and the `llamarec report` command of those runs.
+ * whether the issue's tolerance (±10% or 2 SE) holds, and the `llamarec report` command of those runs
+ * (plus the finished runs named by --report-with, e.g. an LRURec run for the paper's four-model layout).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
@@ -52,6 +53,8 @@ const { values, positionals } = parseArgs({
     // Extra `train retriever` flags of a new run (e.g. "--max-iterations 60 --val-every 20" for a smoke test).
     "train-args": { type: "string", default: "" },
     "dry-run": { type: "boolean", default: false },
+    // Finished runs outside the grid (e.g. the LRURec run) added to the table's `llamarec report` command.
+    "report-with": { type: "string", default: "" },
   },
 });
 const command = positionals[0] ?? "table";
@@ -246,6 +249,7 @@ function table(): string {
         );
     }
   }
+  reportRuns.push(...values["report-with"].split(",").filter((r) => r !== ""));
   if (reportRuns.length > 0)
     out.push(
       "",
