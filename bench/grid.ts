@@ -6,6 +6,8 @@
  *   npm run bench -- grid run   [--dir /work/grid] [--models sasrec,bert4rec,narm] [--dropouts 0.1,0.2,0.3,0.4,0.5]
  *                               [--seeds 42,7,1234] [--jobs 1] [--dataset ml-latest-small] [--dry-run]
  *                               [--train-args="--max-iterations 60 --val-every 20"]  (extra flags of new runs)
+ *                               [--runs narm-d0.4-s42,sasrec-d0.1-s7,...]  (these runs in this order instead of
+ *                               the plan: to put long runs first, or rerun chosen runs on a fresh machine)
  *   npm run bench -- grid table [--dir /work/grid] [same plan options] [--report-with lru-d0.5-s42]
  *
  * `run` trains one run after the other (`--jobs N`: N at a time) with this checkout's built CLI
@@ -55,6 +57,8 @@ const { values, positionals } = parseArgs({
     "dry-run": { type: "boolean", default: false },
     // Finished runs outside the grid (e.g. the LRURec run) added to the table's `llamarec report` command.
     "report-with": { type: "string", default: "" },
+    // `run`: these runs (model-dD-sS) in this order instead of the plan.
+    runs: { type: "string", default: "" },
   },
 });
 const command = positionals[0] ?? "table";
@@ -260,6 +264,18 @@ function table(): string {
 
 // ---------------------------------------------------------------------------------------------- driver
 
+/** `--runs a,b,…`: each a run name model-dD-sS, all ready, in the given order. */
+function explicitRuns(list: string): PlannedRun[] {
+  return list.split(",").map((name) => {
+    const m = /^(.+)-d([0-9.]+)-s(\d+)$/.exec(name.trim());
+    if (!m) {
+      console.error(`grid: --runs: "${name}" is not a run name model-dD-sS (e.g. narm-d0.4-s42)`);
+      process.exit(2);
+    }
+    return { name: name.trim(), model: m[1]!, dropout: Number(m[2]), seed: Number(m[3]), ready: true };
+  });
+}
+
 function processGroup(): number {
   // /proc/self/stat: pid (comm) state ppid pgrp … — comm may hold spaces, so read after the last ')'.
   const stat = readFileSync("/proc/self/stat", "utf8");
@@ -390,7 +406,7 @@ async function drive(): Promise<void> {
     summarise(finished);
     // Orphans of an earlier driver: drop them once gone.
     for (const [name, r] of running) if (!r.child && !alive(r.pid, name)) running.delete(name);
-    const plan = gridPlan(spec, finished);
+    const plan = values.runs ? explicitRuns(values.runs) : gridPlan(spec, finished);
     const todo = plan.filter(
       (p) => p.ready && !finished.has(p.name) && !running.has(p.name) && (failures.get(p.name) ?? 0) < 2,
     );
