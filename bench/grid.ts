@@ -9,6 +9,7 @@
  *                               [--runs narm-d0.4-s42,sasrec-d0.1-s7,...]  (these runs in this order instead of
  *                               the plan: to put long runs first, or rerun chosen runs on a fresh machine)
  *   npm run bench -- grid table [--dir /work/grid] [same plan options] [--report-with lru-d0.5-s42]
+ *   npm run bench -- grid save  [--dir /work/grid] --to docs/grid
  *
  * `run` trains one run after the other (`--jobs N`: N at a time) with this checkout's built CLI
  * (dist/cli/main.js): `llamarec train retriever --model M --dropout D --seed S --runs-dir <dir> --run
@@ -18,6 +19,11 @@
  * It writes its process group id to <dir>/driver.pid (pause the grid: `kill -STOP -- -$(cat driver.pid)`,
  * continue: `kill -CONT -- -$(cat driver.pid)`), its progress to <dir>/status.json, and each run's console
  * output to <dir>/logs/<run>.log. Killing it is safe at any moment: start it again with the same command.
+ *
+ * `save` copies every finished run's record (config.json, retriever/{metrics,train-log,candidates}) without
+ * its weights and checkpoint to another folder, e.g. into the repository so a lost machine loses no finished
+ * run: `table` and `llamarec report` read such a folder as they read the grid's, and copying it back into a
+ * grid folder makes the driver skip those runs.
  *
  * `table` prints Markdown: every run (finished, or in progress with its best validation so far), then per
  * model the validation-chosen dropout, the mean ± seed SD of the test metrics at that dropout over its
@@ -57,6 +63,8 @@ const { values, positionals } = parseArgs({
     "dry-run": { type: "boolean", default: false },
     // Finished runs outside the grid (e.g. the LRURec run) added to the table's `llamarec report` command.
     "report-with": { type: "string", default: "" },
+    // `save`: the folder the finished runs' records go to.
+    to: { type: "string", default: "" },
     // `run`: these runs (model-dD-sS) in this order instead of the plan.
     runs: { type: "string", default: "" },
   },
@@ -260,6 +268,35 @@ function table(): string {
       `report of these runs: llamarec report ${reportRuns.join(" ")} --runs-dir ${dir} --out ${join(dir, "report")}`,
     );
   return out.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------- save
+
+/** The files of a finished run that `table` and `llamarec report` read (no weights, no checkpoint). */
+const RECORD = [
+  "config.json",
+  "retriever/metrics.json",
+  "retriever/train-log.jsonl",
+  "retriever/candidates.jsonl",
+];
+
+function save(to: string): void {
+  if (!to) {
+    console.error("grid save: --to <folder> is required");
+    process.exit(2);
+  }
+  let n = 0;
+  for (const name of readdirSync(dir).sort()) {
+    if (!/^(.+)-d([0-9.]+)-s(\d+)$/.test(name) || !existsSync(metricsPath(name))) continue;
+    for (const file of RECORD) {
+      const from = join(dir, name, file);
+      if (!existsSync(from)) continue;
+      mkdirSync(dirname(join(to, name, file)), { recursive: true });
+      writeFileAtomicSync(join(to, name, file), readFileSync(from));
+    }
+    n++;
+  }
+  console.log(`grid save: ${n} finished runs of ${dir} recorded in ${to}`);
 }
 
 // ---------------------------------------------------------------------------------------------- driver
@@ -475,9 +512,10 @@ async function drive(): Promise<void> {
 
 if (command === "table") console.log(table());
 else if (command === "run") await drive();
+else if (command === "save") save(values.to);
 else {
   console.error(
-    "usage: npm run bench -- grid run|table [--dir /work/grid] [--models ...] [--dropouts ...] [--seeds ...] [--jobs 1]",
+    "usage: npm run bench -- grid run|table|save [--dir /work/grid] [--models ...] [--dropouts ...] [--seeds ...] [--jobs 1]",
   );
   process.exit(2);
 }
