@@ -6,8 +6,8 @@
  *   npm run bench -- grid run   [--dir /work/grid] [--models sasrec,bert4rec,narm] [--dropouts 0.1,0.2,0.3,0.4,0.5]
  *                               [--seeds 42,7,1234] [--jobs 1] [--dataset ml-latest-small] [--dry-run]
  *                               [--train-args="--max-iterations 60 --val-every 20"]  (extra flags of new runs)
- *                               [--runs narm-d0.4-s42,sasrec-d0.1-s7,...]  (these runs in this order instead of
- *                               the plan: to put long runs first, or rerun chosen runs on a fresh machine)
+ *                               [--runs narm-d0.4-s42,lru-d0.5-s42,...]  (these runs first, in this order, then
+ *                               the rest of the plan: to put long runs first, or add runs outside the grid)
  *   npm run bench -- grid table [--dir /work/grid] [same plan options] [--report-with lru-d0.5-s42]
  *   npm run bench -- grid save  [--dir /work/grid] --to docs/grid
  *
@@ -65,7 +65,7 @@ const { values, positionals } = parseArgs({
     "report-with": { type: "string", default: "" },
     // `save`: the folder the finished runs' records go to.
     to: { type: "string", default: "" },
-    // `run`: these runs (model-dD-sS) in this order instead of the plan.
+    // `run`: these runs (model-dD-sS) first, in this order, then the rest of the plan.
     runs: { type: "string", default: "" },
   },
 });
@@ -270,6 +270,12 @@ function table(): string {
   return out.join("\n");
 }
 
+/** The runs of `first`, then those of `plan` not among them. */
+function withFirst(first: PlannedRun[], plan: PlannedRun[]): PlannedRun[] {
+  const names = new Set(first.map((p) => p.name));
+  return [...first, ...plan.filter((p) => !names.has(p.name))];
+}
+
 // ---------------------------------------------------------------------------------------------- save
 
 /** The files of a finished run that `table` and `llamarec report` read (no weights, no checkpoint). */
@@ -303,6 +309,7 @@ function save(to: string): void {
 
 /** `--runs a,b,…`: each a run name model-dD-sS, all ready, in the given order. */
 function explicitRuns(list: string): PlannedRun[] {
+  if (!list) return [];
   return list.split(",").map((name) => {
     const m = /^(.+)-d([0-9.]+)-s(\d+)$/.exec(name.trim());
     if (!m) {
@@ -443,7 +450,7 @@ async function drive(): Promise<void> {
     summarise(finished);
     // Orphans of an earlier driver: drop them once gone.
     for (const [name, r] of running) if (!r.child && !alive(r.pid, name)) running.delete(name);
-    const plan = values.runs ? explicitRuns(values.runs) : gridPlan(spec, finished);
+    const plan = withFirst(explicitRuns(values.runs), gridPlan(spec, finished));
     const todo = plan.filter(
       (p) => p.ready && !finished.has(p.name) && !running.has(p.name) && (failures.get(p.name) ?? 0) < 2,
     );
