@@ -14,6 +14,11 @@
  * Every layer runs on the packed rows of a batch (positions.ts, packBatch): padding positions that carry
  * no label are never computed (they cannot influence a labelled position: padding keys are masked).
  *
+ * Init as theirs: truncated normal (σ 0.02, ±0.04) on every weight except layer norms and the embeddings;
+ * item (with the mask token) and position embeddings N(0, 1), torch's default that their file leaves in
+ * place; the padding row zero and never updated (padding_idx). `embeddingInit: "truncated-normal"` starts
+ * the embeddings at σ 0.02 too (transformer.ts).
+ *
  * Where this differs from the authors' code, and why:
  * - The masking stream is this project's seeded generator, checkpointed with the model's other random streams
  *   so that a resumed run masks exactly as an uninterrupted one (theirs: Python's unseeded `random`).
@@ -21,9 +26,6 @@
  *   and then keeps the last maxLen, so dropped items can use up the maxPredictions budget).
  * - Layer norm is the standard one (theirs: unbiased std + 1e-6); GELU is exact (theirs: the tanh
  *   approximation, within 1e-3); padded query rows output 0 (they are never labelled and never attended to).
- * - Init: truncated normal (σ 0.02, ±0.04) on every weight except layer norms, embeddings included, as the
- *   LlamaRec authors' LRURec code (model/lru.py); their BERT file leaves the embeddings at torch's N(0, 1).
- *   The padding row is zero and never updated (padding_idx).
  */
 import { z } from "zod";
 import { BufferArena, withArena } from "../tensor/memory.js";
@@ -40,7 +42,7 @@ import { Parameter, type Tensor } from "../tensor/tensor.js";
 import { type BatchSource, type BatchSourceOptions, TrainingBatches } from "./batches.js";
 import { dropPaddingRowGrad, type PackedBatch, packBatch } from "./positions.js";
 import type { RetrieverContext, RetrieverEntry } from "./registry.js";
-import { QkvAttention, truncatedNormalInit } from "./transformer.js";
+import { embeddingInitOption, initEmbeddings, QkvAttention, truncatedNormalInit } from "./transformer.js";
 import type { SequenceBatch, SequentialRetriever } from "./types.js";
 
 const probability = z.number().min(0).lt(1);
@@ -58,6 +60,7 @@ export const bert4recOptions = z.strictObject({
     .positive()
     .optional()
     .describe("masked items per window at most (default: ceil(maskProb × maxLen))"),
+  embeddingInit: embeddingInitOption,
 });
 
 export type Bert4recConfig = z.output<typeof bert4recOptions> & RetrieverContext;
@@ -215,6 +218,8 @@ export class Bert4Rec extends Module implements SequentialRetriever {
     this.model = this.registerModule("model", new BertModel(config, rng));
     this.masker = this.registerModule("masker", new ClozeMasker(rng.fork()));
     truncatedNormalInit(this, rng);
+    const e = this.embedding;
+    initEmbeddings(config.embeddingInit, [e.token.weight.data, e.position.weight.data], rng);
     this.embedding.token.weight.data.fill(0, 0, config.hiddenDim);
   }
 
