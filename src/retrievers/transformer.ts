@@ -1,7 +1,8 @@
 /**
  * Pieces shared by the attention retrievers (SASRec, BERT4Rec), as the LlamaRec authors' model/attention.py
  * builds them: multi-head attention over three query/key/value projections (`linear_layers.0…2`), the
- * truncated-normal init and the embeddings' init option. Both run on the packed rows of a batch (positions.ts: packBatch), padding skipped.
+ * truncated-normal init and the embeddings' init option. Both run on the packed rows of a batch
+ * (positions.ts: packBatch), padding skipped.
  */
 import { z } from "zod";
 import { Linear } from "../tensor/nn/layers.js";
