@@ -11,7 +11,7 @@ import { InputError } from "../util/errors.js";
 import type { Events } from "../util/events.js";
 import { type CandidateRecord, candidateRecords, labelCoverage } from "./candidates.js";
 import { CHECKPOINT_FILE, loadCheckpoint } from "./checkpoint.js";
-import { evaluateSplit, splitMetrics } from "./evaluate.js";
+import { evaluateSplit, type HistoryExclusion, splitMetrics } from "./evaluate.js";
 import { loadModel, restoreWeights } from "./model-file.js";
 import { createRetriever } from "./registry.js";
 import type { TrainerConfig } from "./train-config.js";
@@ -86,23 +86,28 @@ export interface EvaluateRunResult {
   source: "model" | "checkpoint";
   /** Iteration of the evaluated weights, when known (checkpoint: the best validation's iteration). */
   iteration: number | null;
+  /** The history exclusion used: the run's own, or the caller's override. */
+  exclude: HistoryExclusion;
   val: SplitMetrics;
   test: SplitMetrics;
   /** metrics.json as written by training, when present (model source only). */
   recorded: { val: SplitMetrics; test: SplitMetrics } | null;
-  /** True when every recorded metric equals the recomputed one exactly. */
+  /** True when every recorded metric equals the recomputed one exactly (null: nothing recorded, or another
+   *  exclusion than the run's, so nothing to compare with). */
   matchesRecorded: boolean | null;
 }
 
 /**
  * Reloads a run's trained retriever and recomputes validation and test metrics. `dataset` must be the
  * split the run was trained on (checked by fingerprint); without it, the dataset recorded in config.json is loaded.
- * With `checkpoint`, evaluates the best weights so far of a running or killed run instead.
+ * With `checkpoint`, evaluates the best weights so far of a running or killed run instead. `exclude` evaluates
+ * under another history exclusion than the run's (e.g. "input", the official code's, to compare with numbers
+ * it produced); the result is then not compared with metrics.json.
  */
 export async function evaluateRun(
   runDir: string,
   dataset?: Dataset,
-  options: { checkpoint?: boolean; events?: Events } = {},
+  options: { checkpoint?: boolean; events?: Events; exclude?: HistoryExclusion } = {},
 ): Promise<EvaluateRunResult> {
   const paths = runPaths(runDir);
   dataset ??= (await loadRunDataset(runDir)).dataset;
@@ -110,7 +115,9 @@ export async function evaluateRun(
   checkDatasetMatches(config.dataset, dataset, runDir);
   if (!config.retriever)
     throw new InputError(`${paths.config}: no "retriever" section (was a retriever trained?)`);
-  const cfg = config.retriever.training as unknown as TrainerConfig;
+  const trained = config.retriever.training as unknown as TrainerConfig;
+  const cfg: TrainerConfig = { ...trained, exclude: options.exclude ?? trained.exclude };
+  const ownPolicy = cfg.exclude === trained.exclude;
   if (options.checkpoint) {
     const ckptPath = join(paths.retriever.checkpointDir, CHECKPOINT_FILE);
     const ckpt = loadCheckpoint(ckptPath);
@@ -125,6 +132,7 @@ export async function evaluateRun(
       runDir: paths.root,
       source: "checkpoint",
       iteration: ckpt.state.bestIteration,
+      exclude: cfg.exclude,
       val: evaluation.val,
       test: evaluation.test,
       recorded: null,
@@ -135,20 +143,23 @@ export async function evaluateRun(
   const evaluation = evaluateRetriever(model, dataset, { ...cfg, candidateCount: 0 }, options.events);
   let recorded: EvaluateRunResult["recorded"] = null;
   let matches: boolean | null = null;
-  try {
-    const m = (await readJsonFile(paths.retriever.metrics, "metrics")) as {
-      val: SplitMetrics;
-      test: SplitMetrics;
-    };
-    recorded = { val: m.val, test: m.test };
-    matches = sameMetrics(recorded.val, evaluation.val) && sameMetrics(recorded.test, evaluation.test);
-  } catch (err) {
-    if (!(err instanceof InputError)) throw err;
+  if (ownPolicy) {
+    try {
+      const m = (await readJsonFile(paths.retriever.metrics, "metrics")) as {
+        val: SplitMetrics;
+        test: SplitMetrics;
+      };
+      recorded = { val: m.val, test: m.test };
+      matches = sameMetrics(recorded.val, evaluation.val) && sameMetrics(recorded.test, evaluation.test);
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+    }
   }
   return {
     runDir: paths.root,
     source: "model",
     iteration: null,
+    exclude: cfg.exclude,
     val: evaluation.val,
     test: evaluation.test,
     recorded,

@@ -75,6 +75,18 @@ describe("llamarec train retriever / eval", () => {
     expect(evaluated.code).toBe(EXIT_OK);
     expect(evaluated.out).toMatch(/test \(40 users\): Recall@1 /);
     expect(evaluated.out).toMatch(/identical to metrics\.json/);
+    expect(evaluated.out).toMatch(/history excluded: full/);
+    // Another exclusion: other numbers (nothing removed lets the history outrank the labels), not compared.
+    const unmasked = await run(["eval", runDir, "--exclude", "none", "-q"]);
+    expect(unmasked.code).toBe(EXIT_OK);
+    expect(unmasked.out).toMatch(/history excluded: none/);
+    expect(unmasked.out).toMatch(/not compared with metrics\.json/);
+    const testLine = (out: string) => out.split("\n").find((l) => l.startsWith("test ("));
+    expect(testLine(unmasked.out)).toMatch(/Recall@1 /);
+    expect(testLine(unmasked.out)).not.toBe(testLine(evaluated.out));
+    const bad = await run(["eval", runDir, "--exclude", "window"]);
+    expect(bad.code).toBe(EXIT_INPUT);
+    expect(bad.err).toMatch(/--exclude must be one of input, full, none, got "window"/);
     // A finished run resumes straight to its final evaluation, loading the data and the model it recorded
     // (no --model: not the default lru).
     const resumed = await run(["train", "retriever", "--run", runDir, "--resume", "-q"]);
