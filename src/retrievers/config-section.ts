@@ -36,6 +36,8 @@ export const retrieverSection = defineConfigSection(
     maxIterations: positiveInt.optional(),
     maxEpochs: positiveInt.optional(),
     seed: z.number().int().optional(),
+    /** History exclusion of the validation during training (default: eval.exclude; official: none). */
+    valExclude: z.enum(["full", "input", "none"]).optional(),
     bestMetric: z
       .string()
       .regex(/^(Recall|MRR|NDCG)@\d+$/)
@@ -61,6 +63,7 @@ const TRAINING_FIELDS = [
   "maxEpochs",
   "seed",
   "bestMetric",
+  "valExclude",
   "evalBatchSize",
   "logEvery",
 ] as const satisfies readonly (keyof RetrieverSectionConfig & keyof TrainerConfig)[];

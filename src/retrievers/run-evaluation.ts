@@ -73,6 +73,7 @@ export function evaluationPolicy(cfg: TrainerConfig): Record<string, string> {
     ranking:
       "full ranking: the label's rank among all items (never sampled negatives); metrics averaged over users",
     historyExclusion: `${cfg.exclude}: ${exclude}; the label itself is never removed`,
+    validationDuringTraining: `history exclusion ${cfg.valExclude ?? cfg.exclude} (model selection and early stopping)`,
     ties: `${cfg.tie}: ${tie}`,
     users:
       "val: users with a validation item, input train[u]; test: users with validation and test items, input train[u] + val[u]",

@@ -5,7 +5,9 @@
  * iterations (and once before training), early stopping after 20 validations without a strictly better
  * Recall@10; MovieLens: max length 200, batch 16; other datasets: 50 and 64.
  * Evaluation defaults follow the project (README "Evaluation"): the whole history is excluded from the
- * ranking ("full"; the official code masks only the model input: `exclude: "input"`), pessimistic ties.
+ * ranking ("full"; the official code masks only the model input: `exclude: "input"`), pessimistic ties;
+ * validation during training uses the same exclusion unless `valExclude` says otherwise (the official
+ * trainer validates with none: `valExclude: "none"`, `exclude: "input"` is its protocol exactly).
  */
 import type { TieMode } from "../eval/rank.js";
 import { InputError, rejectUnknownKeys } from "../util/errors.js";
@@ -32,6 +34,8 @@ export interface TrainerConfig {
   /** Model selection metric, e.g. "Recall@10". */
   bestMetric: string;
   exclude: HistoryExclusion;
+  /** Exclusion of the validation during training (model selection, early stopping); null = `exclude`. */
+  valExclude: HistoryExclusion | null;
   tie: TieMode;
   evalBatchSize: number;
   /** Candidates kept per user for the ranker. */
@@ -58,6 +62,7 @@ export function officialDefaults(datasetName: string): TrainerConfig {
     metricKs: [1, 5, 10, 20, 50],
     bestMetric: "Recall@10",
     exclude: "full",
+    valExclude: null,
     tie: "pessimistic",
     evalBatchSize: movieLens ? 16 : 64,
     candidateCount: 20,
@@ -120,5 +125,8 @@ export function validateTrainerConfig(cfg: TrainerConfig): void {
   if (!m) bad("bestMetric", 'a metric like "Recall@10"');
   if (!cfg.metricKs.includes(Number(m![2]))) bad("bestMetric", `a k among metricKs [${cfg.metricKs}]`);
   if (!["input", "full", "none"].includes(cfg.exclude)) bad("exclude", '"input", "full" or "none"');
+  // Absent in runs started before the option (their config.json is authoritative on resume): = exclude.
+  if (cfg.valExclude != null && !["input", "full", "none"].includes(cfg.valExclude))
+    bad("valExclude", '"input", "full", "none" or null');
   if (!["pessimistic", "expected"].includes(cfg.tie)) bad("tie", '"pessimistic" or "expected"');
 }

@@ -6,7 +6,8 @@
  * the best weights and write the ranker's candidates.
  *
  * Deliberate differences from the official code (all stated in docs/formats.md / the report):
- * - validation during training excludes history with the same policy as the test (official: none, "faster");
+ * - validation during training excludes history with the same policy as the test unless `valExclude` is set
+ *   (official: none, "faster"; `valExclude: "none"` follows it);
  * - the very first validation always sets the best weights (official: only if Recall@10 > 0, else test crashes);
  * - metrics are averaged over users, not over batches (official averages batch means: small last batch);
  * - a checkpoint (and resume) at every validation; epoch order is derived from (seed, epoch).
@@ -173,7 +174,7 @@ export async function trainRetrieverModel(
         const evaluation = evaluateSplit(model, dataset, "val", {
           maxLen: cfg.maxLen,
           batchSize: cfg.evalBatchSize,
-          exclude: cfg.exclude,
+          exclude: cfg.valExclude ?? cfg.exclude,
           tie: cfg.tie,
           candidateCount: 0,
         });

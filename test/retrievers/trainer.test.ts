@@ -170,6 +170,33 @@ describe("a pop training run folder", () => {
     await expect(evaluateRun(runDir, skewedDataset(60, 80, 6, 20, 2))).rejects.toThrow(/not the one run/);
   });
 
+  it("valExclude: validation during training under its own exclusion, the test under the run's", async () => {
+    const other = join(dir, "pop-val-none");
+    await trainRetriever({
+      dataset,
+      model: "pop",
+      training: { ...popTraining, valExclude: "none" },
+      runDir: other,
+    });
+    expect(readJson(runPaths(other).config).retriever.training.valExclude).toBe("none");
+    const valRecall = (d: string) =>
+      readLog(runPaths(d).retriever.trainLog)
+        .filter((e) => e.type === "val")
+        .map((e) => e.metrics["Recall@10"] as number);
+    const full = valRecall(runDir);
+    const none = valRecall(other);
+    expect(none).toHaveLength(full.length);
+    // Popular history items stay in the ranking above the labels: never better, worse once trained (the
+    // untrained pop model scores 0 everywhere: both 0 at iteration 0).
+    expect(full[0]).toBe(0);
+    for (let i = 1; i < full.length; i++) expect(none[i]!).toBeLessThan(full[i]!);
+    const metrics = readJson(runPaths(other).retriever.metrics);
+    expect(metrics.policy.validationDuringTraining).toMatch(/^history exclusion none/);
+    expect(metrics.policy.historyExclusion).toMatch(/^full: /);
+    // The final test is under the run's exclusion: the recomputation (which uses it) matches.
+    expect((await evaluateRun(other, dataset)).matchesRecorded).toBe(true);
+  });
+
   it("refuses to overwrite a finished run without --resume", async () => {
     await expect(trainRetriever({ dataset, model: "pop", training: popTraining, runDir })).rejects.toThrow(
       /already holds a training run/,

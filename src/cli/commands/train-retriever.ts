@@ -53,7 +53,11 @@ export const trainRetrieverCommand: CommandSpec = {
       .option("--batch-size <n>", "training batch size (official: 16 MovieLens, 64 others)", parseIntArg)
       .option("--max-len <n>", "sequence length (official: 200 MovieLens, 50 others)", parseIntArg)
       .option("--lr <x>", "learning rate (official 1e-3)", parseNumberArg)
-      .option("--weight-decay <x>", "AdamW weight decay (official 0.01)", parseNumberArg);
+      .option("--weight-decay <x>", "AdamW weight decay (official 0.01)", parseNumberArg)
+      .option(
+        "--val-exclude <mode>",
+        "history removed from the validation ranking during training: full, input or none (default: as the test, eval.exclude; the official trainer: none)",
+      );
     // Each model's own options, derived from its schema (retriever.options.<key> in a config file).
     for (const o of modelOptionFlags()) {
       if (o.kind === "number") cmd.option(o.flag, o.description, parseNumberArg);
@@ -75,6 +79,7 @@ export const trainRetrieverCommand: CommandSpec = {
     maxLen: "retriever.maxLen",
     lr: "retriever.lr",
     weightDecay: "retriever.weightDecay",
+    valExclude: "retriever.valExclude",
     ...Object.fromEntries(modelOptionFlags().map((o) => [o.key, o.configPath])),
   },
   async run(ctx) {
