@@ -101,3 +101,20 @@ export function perUserStandardError(perUser: readonly (readonly number[])[]): n
 export function withinTolerance(ours: number, paper: number, se: number): boolean {
   return Math.abs(ours - paper) <= 0.1 * paper || Math.abs(ours - paper) <= 2 * se;
 }
+
+/** The policy strings a run's metrics.json states beside its numbers (src/retrievers/run-evaluation.ts). */
+export interface EvaluationPolicy {
+  historyExclusion?: string;
+  validationDuringTraining?: string;
+}
+
+/**
+ * "test exclusion X, validation exclusion Y" of a finished run, so that runs evaluated under different
+ * protocols are not averaged unnoticed. Runs from before `valExclude` state no validation policy: they
+ * validated under the test's exclusion.
+ */
+export function protocolOf(policy: EvaluationPolicy | undefined): string {
+  const test = policy?.historyExclusion?.split(":")[0] ?? "?";
+  const val = /^history exclusion (\w+)/.exec(policy?.validationDuringTraining ?? "")?.[1] ?? test;
+  return `test exclusion ${test}, validation exclusion ${val}`;
+}

@@ -40,12 +40,14 @@ import { userMetric } from "../src/eval/metrics.js";
 import { writeFileAtomicSync } from "../src/util/atomic.js";
 import {
   chosenDropout,
+  type EvaluationPolicy,
   type FinishedRun,
   type GridSpec,
   gridPlan,
   meanSd,
   type PlannedRun,
   perUserStandardError,
+  protocolOf,
   withinTolerance,
 } from "./grid-plan.js";
 
@@ -91,6 +93,8 @@ interface RunMetrics {
   };
   val: { users: number; metrics: Record<string, number> };
   test: { users: number; metrics: Record<string, number> };
+  /** The evaluation policy stated beside the numbers (src/retrievers/run-evaluation.ts). */
+  policy?: EvaluationPolicy;
 }
 
 const metricsPath = (name: string) => join(dir, name, "retriever", "metrics.json");
@@ -261,6 +265,14 @@ function table(): string {
         );
     }
   }
+  const protocols = [...new Set([...finished.values()].map((f) => protocolOf(f.metrics.policy)))];
+  if (protocols.length > 0)
+    out.push(
+      "",
+      protocols.length === 1
+        ? `evaluation of every finished run: ${protocols[0]}`
+        : `MIXED evaluation protocols in ${dir}: ${protocols.join("; ")} — these numbers do not compare`,
+    );
   reportRuns.push(...values["report-with"].split(",").filter((r) => r !== ""));
   if (reportRuns.length > 0)
     out.push(

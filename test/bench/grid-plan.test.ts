@@ -6,9 +6,12 @@ import {
   gridPlan,
   meanSd,
   perUserStandardError,
+  protocolOf,
   runName,
   withinTolerance,
 } from "../../bench/grid-plan.js";
+import { evaluationPolicy } from "../../src/retrievers/run-evaluation.js";
+import { officialDefaults } from "../../src/retrievers/train-config.js";
 
 const spec: GridSpec = { models: ["sasrec", "narm"], dropouts: [0.1, 0.2, 0.3], seeds: [42, 7, 1] };
 
@@ -66,5 +69,23 @@ describe("baseline grid plan", () => {
     expect(withinTolerance(0.108, 0.1, 0)).toBe(true); // +8%
     expect(withinTolerance(0.08, 0.1, 0.005)).toBe(false); // −20%, 4 SE
     expect(withinTolerance(0.08, 0.1, 0.011)).toBe(true); // −20% but within 2 SE
+  });
+
+  it("names each run's evaluation protocol from its metrics.json policy", () => {
+    // The strings the trainer writes (metrics.json "policy").
+    const official = {
+      ...officialDefaults("ml-latest-small"),
+      exclude: "input",
+      valExclude: "none",
+    } as const;
+    expect(protocolOf(evaluationPolicy(official))).toBe("test exclusion input, validation exclusion none");
+    expect(protocolOf(evaluationPolicy(officialDefaults("ml-latest-small")))).toBe(
+      "test exclusion full, validation exclusion full",
+    );
+    // A run from before valExclude validated under its test exclusion.
+    expect(protocolOf({ historyExclusion: "full: every item of the user's history …" })).toBe(
+      "test exclusion full, validation exclusion full",
+    );
+    expect(protocolOf(undefined)).toBe("test exclusion ?, validation exclusion ?");
   });
 });
