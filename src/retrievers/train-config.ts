@@ -11,7 +11,7 @@
  */
 import type { TieMode } from "../eval/rank.js";
 import { InputError, rejectUnknownKeys } from "../util/errors.js";
-import type { HistoryExclusion } from "./evaluate.js";
+import { HISTORY_EXCLUSIONS, type HistoryExclusion } from "./evaluate.js";
 
 export interface TrainerConfig {
   batchSize: number;
@@ -124,9 +124,9 @@ export function validateTrainerConfig(cfg: TrainerConfig): void {
   const m = /^(Recall|MRR|NDCG)@(\d+)$/.exec(cfg.bestMetric);
   if (!m) bad("bestMetric", 'a metric like "Recall@10"');
   if (!cfg.metricKs.includes(Number(m![2]))) bad("bestMetric", `a k among metricKs [${cfg.metricKs}]`);
-  if (!["input", "full", "none"].includes(cfg.exclude)) bad("exclude", '"input", "full" or "none"');
+  if (!HISTORY_EXCLUSIONS.includes(cfg.exclude)) bad("exclude", '"input", "full" or "none"');
   // Absent in runs started before the option (their config.json is authoritative on resume): = exclude.
-  if (cfg.valExclude != null && !["input", "full", "none"].includes(cfg.valExclude))
+  if (cfg.valExclude != null && !HISTORY_EXCLUSIONS.includes(cfg.valExclude))
     bad("valExclude", '"input", "full", "none" or null');
   if (!["pessimistic", "expected"].includes(cfg.tie)) bad("tie", '"pessimistic" or "expected"');
 }
