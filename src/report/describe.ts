@@ -3,6 +3,7 @@
  * Plain functions of the run data, so the Markdown and the JSON say the same thing.
  */
 import { basename } from "node:path";
+import { OFFICIAL_MAX_EPOCHS } from "../retrievers/train-config.js";
 import type { RankerData, RetrieverData, RunData } from "./run-data.js";
 
 /** Display names of retriever ids, as the paper spells them. */
@@ -114,7 +115,9 @@ export function describeRetriever(retriever: RetrieverData): string {
     if (best !== undefined) text += `, best validation Recall@10 at iteration ${best}`;
   }
   text += ".";
-  if (stoppedBy !== undefined && stoppedBy !== "early-stopping") {
+  if (stoppedBy === "max-epochs" && retriever.maxEpochs === OFFICIAL_MAX_EPOCHS) {
+    text += ` Training ran to the official ${OFFICIAL_MAX_EPOCHS}-epoch limit before early stopping (patience 20 validations) ended it; the authors' code (num_epochs ${OFFICIAL_MAX_EPOCHS}) stops there too.`;
+  } else if (stoppedBy !== undefined && stoppedBy !== "early-stopping") {
     const limit = /epoch|exhausted/.test(stoppedBy) ? "epoch" : "iteration";
     text += ` Training was cut by its ${limit} limit (${stoppedBy}), not by early stopping as in the paper (patience 20 validations), so it may fall short of the paper's numbers.`;
   }

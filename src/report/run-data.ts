@@ -9,7 +9,14 @@ import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { z } from "zod";
 import type { Metrics } from "../eval/index.js";
-import { type DatasetRef, readJsonFile, readRunConfig, runPaths, type StageRecord } from "../run/index.js";
+import {
+  type DatasetRef,
+  type RunConfig,
+  readJsonFile,
+  readRunConfig,
+  runPaths,
+  type StageRecord,
+} from "../run/index.js";
 import { InputError } from "../util/errors.js";
 
 export interface CurvePoint {
@@ -38,6 +45,8 @@ export interface RetrieverData {
   test: SplitMetrics | null;
   /** metrics.json "selection": best iteration, iterations, stoppedBy, trainingSeconds. */
   selection: Record<string, unknown> | null;
+  /** The trainer's epoch limit (config.json retriever.training.maxEpochs), when recorded. */
+  maxEpochs: number | null;
   /** metrics.json "candidates": count, and per split users / covered / share. */
   candidates: {
     count: number;
@@ -190,15 +199,17 @@ async function readCurve(path: string): Promise<TrainingCurve | null> {
   return parseTrainLog(await readFile(path, "utf8"), path);
 }
 
-async function readRetriever(runDir: string): Promise<RetrieverData | null> {
+async function readRetriever(runDir: string, config: RunConfig): Promise<RetrieverData | null> {
   const p = runPaths(runDir).retriever;
   if (!existsSync(p.metrics)) return null;
   const m = await readValidated(p.metrics, "retriever metrics", retrieverMetricsSchema);
+  const maxEpochs = config.retriever?.training.maxEpochs;
   return {
     model: m.model,
     val: m.val ?? null,
     test: m.test ?? null,
     selection: m.selection ?? null,
+    maxEpochs: typeof maxEpochs === "number" ? maxEpochs : null,
     candidates: m.candidates ?? null,
     curve: await readCurve(p.trainLog),
   };
@@ -229,7 +240,7 @@ async function readRanker(runDir: string): Promise<RankerData | null> {
 /** Everything the report shows about one run folder. */
 export async function readRunData(runDir: string): Promise<RunData> {
   const config = await readRunConfig(runDir);
-  const retriever = await readRetriever(runDir);
+  const retriever = await readRetriever(runDir, config);
   const ranker = await readRanker(runDir);
   if (!retriever && !ranker) {
     throw new InputError(

@@ -44,6 +44,9 @@ export interface TrainerConfig {
   logEvery: number;
 }
 
+/** The authors' config.py num_epochs: the official schedule's epoch limit (early stopping usually ends first). */
+export const OFFICIAL_MAX_EPOCHS = 500;
+
 export function officialDefaults(datasetName: string): TrainerConfig {
   const movieLens = datasetName.toLowerCase().startsWith("ml-");
   return {
@@ -57,7 +60,7 @@ export function officialDefaults(datasetName: string): TrainerConfig {
     valEvery: 500,
     patience: 20,
     maxIterations: null,
-    maxEpochs: 500,
+    maxEpochs: OFFICIAL_MAX_EPOCHS,
     seed: 42,
     metricKs: [1, 5, 10, 20, 50],
     bestMetric: "Recall@10",

@@ -37,6 +37,8 @@ export interface FixtureRun {
   covered?: number;
   users?: number;
   stoppedBy?: string;
+  /** config.json retriever.training.maxEpochs (absent when not given). */
+  maxEpochs?: number;
   /** config.json stage records, as `llamarec run` writes them. */
   stages?: Record<string, { status: string; wallSeconds: number; peakRssMiB: number }>;
   ranker?: {
@@ -67,7 +69,11 @@ export function writeFixtureRun(dir: string, run: FixtureRun): string {
       numUsers: users,
       numItems: 3650,
     },
-    retriever: { model: run.model ?? "lru", modelOptions: {}, training: {} },
+    retriever: {
+      model: run.model ?? "lru",
+      modelOptions: {},
+      training: run.maxEpochs === undefined ? {} : { maxEpochs: run.maxEpochs },
+    },
     ...(run.stages
       ? {
           stages: Object.fromEntries(

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   bestColumns,
+  describeRetriever,
   formatRelative,
   loadReference,
   PAPER_ROWS,
@@ -245,6 +246,26 @@ describe("writeReport", () => {
     expect(md).toContain("match the paper's setting");
     expect(md).not.toContain("cannot be compared");
     expect(md).toContain("LRURec → llama-2-7b.Q4_K_M");
+  });
+
+  it("tells the official 500-epoch limit (where the authors' code stops too) from a shorter limit", async () => {
+    const statement = async (name: string, maxEpochs?: number) => {
+      const dir = writeFixtureRun(join(tmp, "epochs", name), {
+        test: RUN_A,
+        stoppedBy: "max-epochs",
+        maxEpochs,
+      });
+      const run = await readRunData(dir);
+      expect(run.retriever?.maxEpochs).toBe(maxEpochs ?? null);
+      return describeRetriever(run.retriever!);
+    };
+    const official = await statement("official", 500);
+    expect(official).toContain("ran to the official 500-epoch limit");
+    expect(official).not.toContain("fall short");
+    for (const text of [await statement("short", 100), await statement("unrecorded")]) {
+      expect(text).toContain("Training was cut by its epoch limit (max-epochs)");
+      expect(text).not.toContain("official 500-epoch");
+    }
   });
 
   it("names the file and field of a malformed metrics file", async () => {
